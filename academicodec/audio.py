@@ -1,0 +1,86 @@
+"""Audio I/O without torchaudio: soundfile to read and write, soxr to resample.
+
+Every stage loads audio through here, so downmixing and resampling behave the same in
+sharding, tokenizing and evaluation.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus"})
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says: enough to build a manifest without decoding."""
+
+    sample_rate: int
+    num_frames: int
+    channels: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Read only the header of ``path``."""
+    info = sf.info(str(path))
+    return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels), info.format)
+
+
+def downmix(samples: np.ndarray) -> np.ndarray:
+    """[T, C] or [T] -> [T]: mean over channels (multi-channel audio is kept, never dropped)."""
+    if samples.ndim == 1:
+        return samples
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Resample a mono float32 signal with soxr's high-quality filter (deterministic)."""
+    if source_rate == target_rate:
+        return samples
+    return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(
+        np.float32, copy=False
+    )
+
+
+def load_audio(
+    source: str | Path | bytes,
+    target_rate: int | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> tuple[np.ndarray, int]:
+    """Decode ``source`` (a path or encoded bytes) to mono float32, optionally resampled.
+
+    ``offset``/``duration`` are in seconds of the source and select a window without
+    decoding the rest of the file. Returns ``(samples[T], sample_rate)``.
+    """
+    handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    with sf.SoundFile(handle) as f:
+        rate = f.samplerate
+        start = int(round(offset * rate))
+        if start:
+            f.seek(start)
+        frames = -1 if duration is None else int(round(duration * rate))
+        samples = f.read(frames, dtype="float32", always_2d=True)
+    mono = downmix(samples)
+    if target_rate is not None and target_rate != rate:
+        return resample(mono, rate, target_rate), target_rate
+    return mono, rate
+
+
+def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str = "flac") -> bytes:
+    """Encode mono float samples as 16-bit FLAC or WAV bytes (clipped to [-1, 1])."""
+    buffer = io.BytesIO()
+    clipped = np.clip(samples, -1.0, 1.0)
+    sf.write(buffer, clipped, sample_rate, format=fmt.upper(), subtype="PCM_16")
+    return buffer.getvalue()
