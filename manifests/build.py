@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 from lhotse import AudioSource, Recording, SupervisionSegment
@@ -13,8 +12,7 @@ from academicodec.manifests.entries import Entry, Fault, ScanResult
 from academicodec.manifests.probe import Probe, probe_all
 from academicodec.manifests.report import PrepareReport, SplitCounts
 from academicodec.manifests.writer import write_jsonl_gz
-
-ProgressFactory = Callable[[int, str], Callable[[int], None]]
+from academicodec.progress import ProgressFactory, silent_progress
 
 
 def build_manifests(
@@ -24,7 +22,7 @@ def build_manifests(
     scan: ScanResult,
     jobs: int = 1,
     verify: bool = False,
-    progress: ProgressFactory | None = None,
+    progress: ProgressFactory = silent_progress,
 ) -> PrepareReport:
     """Probe every entry's audio, write ``{corpus}_{kind}_{split}.jsonl.gz`` and the report."""
     report = PrepareReport(corpus=corpus, source=str(source), output=str(out))
@@ -33,8 +31,9 @@ def build_manifests(
     report.ignored = dict(scan.ignored)
 
     entries = sorted(_unique(scan.entries, report.skipped), key=lambda e: (e.split, e.id))
-    on_done = progress(len(entries), "probing audio") if progress else None
-    probes = probe_all([str(e.audio) for e in entries], jobs, verify, on_done)
+    bar = progress(len(entries), "probing audio")
+    probes = probe_all([str(e.audio) for e in entries], jobs, verify, bar.update)
+    bar.close()
 
     by_split: dict[str, list[tuple[Recording, SupervisionSegment, MonoCut | MultiCut]]] = (
         defaultdict(list)

@@ -9,13 +9,14 @@ from typing import Any
 from academicodec.errors import UserError
 from academicodec.files import ensure_writable_dir
 from academicodec.manifests.aishell import scan_aishell
-from academicodec.manifests.build import ProgressFactory, build_manifests
+from academicodec.manifests.build import build_manifests
 from academicodec.manifests.entries import ScanResult
 from academicodec.manifests.folder import scan_folder
 from academicodec.manifests.hf import scan_hf
 from academicodec.manifests.libritts import scan_libritts
 from academicodec.manifests.report import PrepareReport
 from academicodec.manifests.vctk import scan_vctk
+from academicodec.progress import ProgressFactory, silent_progress
 
 
 def _libritts(src: Path, out: Path, parts: list[str] | None = None, **_: Any) -> ScanResult:
@@ -61,7 +62,7 @@ def prepare(
     out: str | Path,
     jobs: int = 1,
     verify: bool = False,
-    progress: ProgressFactory | None = None,
+    progress: ProgressFactory = silent_progress,
     **options: Any,
 ) -> PrepareReport:
     """Scan ``src`` as ``corpus`` and write its manifests and ``prepare_report.json`` to ``out``.

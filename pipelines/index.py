@@ -1,0 +1,127 @@
+"""``index.json`` of a shard folder: per-shard counts, seconds, bytes and sha256, plus totals.
+
+A reader trusts the index for sample counts (to split work evenly) and can verify any shard
+against its sha256; a resumed run uses the same records to decide what to rewrite.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from academicodec.errors import UserError
+from academicodec.files import atomic_write_bytes, sha256_file
+
+INDEX_NAME = "index.json"
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    name: str
+    samples: int
+    seconds: float
+    bytes: int
+    sha256: str
+
+    def verify(self, folder: Path, hash_contents: bool = True) -> str | None:
+        """``None`` when the file on disk is this record's shard, else what is wrong.
+
+        ``hash_contents=False`` checks existence and size only (cheap, for files this run
+        just wrote); the default re-reads the file and compares its sha256.
+        """
+        path = folder / self.name
+        if not path.is_file():
+            return "missing"
+        if path.stat().st_size != self.bytes:
+            return f"size {path.stat().st_size} != {self.bytes}"
+        if hash_contents and sha256_file(path) != self.sha256:
+            return "sha256 mismatch"
+        return None
+
+
+@dataclass
+class ShardIndex:
+    """What ``shard`` wrote. ``plan`` fingerprints the arguments and items that shaped it."""
+
+    sample_rate: int
+    format: str
+    samples_per_shard: int
+    plan: str
+    shards: list[ShardRecord]
+    manifests: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    tool_version: str = ""
+
+    @property
+    def total_samples(self) -> int:
+        return sum(s.samples for s in self.shards)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(s.seconds for s in self.shards)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": 1,
+            "tool_version": self.tool_version,
+            "sample_rate": self.sample_rate,
+            "format": self.format,
+            "samples_per_shard": self.samples_per_shard,
+            "plan": self.plan,
+            "settings": self.settings,
+            "manifests": self.manifests,
+            "totals": {
+                "shards": len(self.shards),
+                "samples": self.total_samples,
+                "seconds": round(self.total_seconds, 3),
+                "hours": round(self.total_seconds / 3600, 4),
+                "bytes": sum(s.bytes for s in self.shards),
+                "skipped": len(self.skipped),
+            },
+            "shards": [asdict(s) for s in self.shards],
+            "skipped": self.skipped,
+        }
+
+    def write(self, folder: Path) -> Path:
+        path = folder / INDEX_NAME
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        atomic_write_bytes(path, text.encode("utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ShardIndex:
+        """Load ``path`` (an ``index.json`` or the folder holding one)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / INDEX_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                sample_rate=int(data["sample_rate"]),
+                format=data["format"],
+                samples_per_shard=int(data["samples_per_shard"]),
+                plan=data["plan"],
+                shards=[ShardRecord(**s) for s in data["shards"]],
+                manifests=list(data.get("manifests", [])),
+                settings=dict(data.get("settings", {})),
+                skipped=list(data.get("skipped", [])),
+                tool_version=data.get("tool_version", ""),
+            )
+        except FileNotFoundError as exc:
+            raise UserError(
+                f"{path} not found: is this a shard folder written by 'shard'?"
+            ) from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path} is not a valid shard index: {exc}") from exc
+
+    def verify(self, folder: Path) -> dict[str, str]:
+        """Every shard that does not match its record, with the reason."""
+        problems = {}
+        for record in self.shards:
+            problem = record.verify(folder)
+            if problem:
+                problems[record.name] = problem
+        return problems

@@ -1,0 +1,283 @@
+"""``write_shards``: Lhotse manifests -> equal-count webdataset tar shards + ``index.json``.
+
+The plan (which item goes into which shard) is a pure function of the manifests and the
+settings, so every rank of a multi-node run computes the same plan and writes a disjoint
+slice (shard ``k`` belongs to rank ``k % world_size``), and a killed run re-run with the same
+arguments rewrites only shards whose completion record or sha256 does not check out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import random
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from academicodec import __version__, distrib
+from academicodec.audio import downmix, encode_audio, resample
+from academicodec.errors import UserError
+from academicodec.files import atomic_write_bytes, ensure_writable_dir
+from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
+from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
+from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
+from academicodec.progress import ProgressFactory, silent_progress
+
+PROGRESS_DIR = ".progress"
+FORMATS = ("flac", "wav")
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    """Everything that shapes the output; validated once, recorded in the index."""
+
+    sample_rate: int
+    samples_per_shard: int = 1000
+    format: str = "flac"
+    max_duration: float = 30.0
+    min_duration: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sample_rate < 1000:
+            raise UserError(f"--sample-rate must be a rate in Hz, not {self.sample_rate}")
+        if self.samples_per_shard < 1:
+            raise UserError(f"--samples-per-shard must be ≥ 1, not {self.samples_per_shard}")
+        if self.format not in FORMATS:
+            raise UserError(f"--format must be one of {list(FORMATS)}, not {self.format!r}")
+        if self.max_duration <= 0 or self.min_duration < 0:
+            raise UserError("--max-duration must be > 0 and --min-duration ≥ 0")
+        if self.min_duration >= self.max_duration:
+            raise UserError(
+                f"--min-duration ({self.min_duration}) must be below --max-duration "
+                f"({self.max_duration})"
+            )
+
+
+def write_shards(
+    manifests: list[str | Path],
+    out: str | Path,
+    settings: ShardSettings,
+    jobs: int = 1,
+    overwrite: bool = False,
+    progress: ProgressFactory = silent_progress,
+    wait_timeout: float = 24 * 3600.0,
+) -> ShardIndex | None:
+    """Write this rank's shards of ``manifests`` into ``out``; rank 0 also writes the index.
+
+    Returns the index on rank 0 (``None`` on other ranks). Ranks come from
+    ``academicodec.distrib`` (a process group, or ``RANK``/``WORLD_SIZE``).
+    """
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, not {jobs}")
+    out_dir = Path(out).expanduser().resolve()
+    manifest_paths = find_manifests(list(manifests))
+    ensure_writable_dir(out_dir, "OUT")
+    items, skipped = plan_items(manifest_paths, settings.max_duration, settings.min_duration)
+    if not items:
+        raise UserError(f"no samples to write from {[str(p) for p in manifest_paths]}")
+    groups = _group(items, settings)
+    plan = _fingerprint(groups, settings)
+    _check_existing(out_dir, plan, overwrite)
+
+    rank, world = distrib.rank(), distrib.world_size()
+    mine = [k for k in range(len(groups)) if k % world == rank]
+    todo = [k for k in mine if _completed(out_dir, k, plan) is None]
+    bar = progress(sum(len(groups[k]) for k in todo), f"writing shards (rank {rank})")
+    for done in _run(out_dir, groups, todo, settings, plan, jobs):
+        bar.update(done)
+    bar.close()
+
+    distrib.barrier()
+    if rank != 0:
+        return None
+    records = _wait_for_all(out_dir, len(groups), plan, wait_timeout)
+    index = ShardIndex(
+        sample_rate=settings.sample_rate,
+        format=settings.format,
+        samples_per_shard=settings.samples_per_shard,
+        plan=plan,
+        shards=[record for record, _ in records],
+        manifests=[str(p) for p in manifest_paths],
+        settings=asdict(settings),
+        skipped=skipped + [s for _, extra in records for s in extra],
+        tool_version=__version__,
+    )
+    index.write(out_dir)
+    _remove_stale(out_dir, len(groups))
+    return index
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:06d}.tar"
+
+
+def _group(items: list[ShardItem], settings: ShardSettings) -> list[list[ShardItem]]:
+    """A seeded shuffle (so a shard mixes speakers), then equal-count chunks."""
+    shuffled = list(items)
+    random.Random(settings.seed).shuffle(shuffled)
+    size = settings.samples_per_shard
+    return [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
+
+
+def _fingerprint(groups: list[list[ShardItem]], settings: ShardSettings) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    for group in groups:
+        digest.update(json.dumps([item.fingerprint() for item in group]).encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def _check_existing(out_dir: Path, plan: str, overwrite: bool) -> None:
+    index_path = out_dir / INDEX_NAME
+    if overwrite or not index_path.is_file():
+        return
+    previous = ShardIndex.load(index_path)
+    if previous.plan != plan:
+        raise UserError(
+            f"{out_dir} holds shards written from other manifests or settings "
+            f"(settings there: {previous.settings}); use another OUT or pass --overwrite"
+        )
+
+
+def _progress_path(out_dir: Path, k: int) -> Path:
+    return out_dir / PROGRESS_DIR / f"{shard_name(k)}.json"
+
+
+def _completed(
+    out_dir: Path, k: int, plan: str, hash_contents: bool = True
+) -> tuple[ShardRecord, list[dict[str, Any]]] | None:
+    """The shard's completion record, if it belongs to this plan and the file matches it."""
+    path = _progress_path(out_dir, k)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        record = ShardRecord(**data["record"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if data.get("plan") != plan or record.verify(out_dir, hash_contents) is not None:
+        return None
+    return record, list(data.get("skipped", []))
+
+
+def _run(
+    out_dir: Path,
+    groups: list[list[ShardItem]],
+    todo: list[int],
+    settings: ShardSettings,
+    plan: str,
+    jobs: int,
+):
+    """Write the shards in ``todo``; yields the number of items each finished shard held."""
+    if jobs == 1 or len(todo) <= 1:
+        for k in todo:
+            yield write_one_shard(out_dir, k, groups[k], settings, plan)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(write_one_shard, out_dir, k, groups[k], settings, plan) for k in todo
+        ]
+        for future in futures:
+            yield future.result()
+
+
+def write_one_shard(
+    out_dir: Path, k: int, items: list[ShardItem], settings: ShardSettings, plan: str
+) -> int:
+    """Write shard ``k`` under a temporary name, rename it, then record its completion."""
+    final = out_dir / shard_name(k)
+    temporary = out_dir / f".{shard_name(k)}.tmp"
+    skipped: list[dict[str, Any]] = []
+    samples, seconds = 0, 0.0
+    with open(temporary, "wb") as f:
+        hashing = HashingWriter(f)
+        with TarSampleWriter(hashing) as tar:
+            for item in items:
+                try:
+                    audio = read_item(item, settings.sample_rate)
+                except Exception as exc:
+                    skipped.append({"id": item.meta["id"], "reason": f"unreadable audio: {exc}"})
+                    continue
+                meta = dict(item.meta)
+                meta.update(
+                    num_samples=len(audio),
+                    sample_rate=settings.sample_rate,
+                    duration=round(len(audio) / settings.sample_rate, 6),
+                )
+                tar.add(
+                    item.key,
+                    {
+                        settings.format: encode_audio(audio, settings.sample_rate, settings.format),
+                        "json": json.dumps(meta, ensure_ascii=False, sort_keys=True).encode(),
+                    },
+                )
+                samples += 1
+                seconds += len(audio) / settings.sample_rate
+    temporary.replace(final)
+    record = ShardRecord(
+        name=final.name,
+        samples=samples,
+        seconds=round(seconds, 3),
+        bytes=hashing.size,
+        sha256=hashing.digest.hexdigest(),
+    )
+    completion = {"plan": plan, "record": asdict(record), "skipped": skipped}
+    atomic_write_bytes(_progress_path(out_dir, k), json.dumps(completion).encode())
+    return len(items)
+
+
+def read_item(item: ShardItem, sample_rate: int) -> np.ndarray:
+    """The item's window as mono float32 at ``sample_rate``."""
+    if item.is_file:
+        with sf.SoundFile(item.source) as f:
+            if item.start:
+                f.seek(item.start)
+            samples = f.read(item.frames, dtype="float32", always_2d=True)
+        if len(samples) < item.frames:
+            raise ValueError(f"{item.source} ends after {len(samples)} of {item.frames} frames")
+        mono = downmix(samples)
+    else:
+        from lhotse.cut import Cut
+
+        cut = Cut.from_dict(json.loads(item.source))
+        mono = cut.load_audio().mean(axis=0).astype(np.float32)
+    return resample(mono, item.recording_rate, sample_rate)
+
+
+def _wait_for_all(
+    out_dir: Path, count: int, plan: str, timeout: float
+) -> list[tuple[ShardRecord, list[dict[str, Any]]]]:
+    """Rank 0 collects every shard's completion record, waiting for other ranks' shards.
+
+    Sizes are checked, contents are not re-hashed: each writer hashed its shard as it wrote.
+    """
+    deadline = time.monotonic() + timeout
+    records: dict[int, tuple[ShardRecord, list[dict[str, Any]]]] = {}
+    while True:
+        for k in range(count):
+            if k not in records and (done := _completed(out_dir, k, plan, False)) is not None:
+                records[k] = done
+        if len(records) == count:
+            return [records[k] for k in range(count)]
+        if time.monotonic() > deadline:
+            missing = [shard_name(k) for k in range(count) if k not in records]
+            raise UserError(
+                f"gave up waiting for {len(missing)} shard(s) from other ranks "
+                f"(e.g. {missing[:3]}); re-run the same command to resume"
+            )
+        time.sleep(1.0)
+
+
+def _remove_stale(out_dir: Path, count: int) -> None:
+    """Shards past this plan's end (left by an earlier, larger run with --overwrite)."""
+    for path in [*out_dir.glob("shard-*.tar"), *(out_dir / PROGRESS_DIR).glob("shard-*.json")]:
+        number = path.name[len("shard-") :].split(".")[0]
+        if number.isdigit() and int(number) >= count:
+            path.unlink()
