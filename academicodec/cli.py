@@ -1,0 +1,184 @@
+"""The ``academicodec`` command: one sub-command per stage, each calling one library function.
+
+The CLI only parses arguments, shows progress and prints summaries; every stage is usable
+from Python with the same behaviour. A ``UserError`` prints as one line (exit 2); anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from academicodec import __version__
+from academicodec.errors import UserError
+from academicodec.progress import tqdm_progress
+
+app = typer.Typer(
+    name="academicodec",
+    help="Corpora -> manifests -> shards -> codec training -> discrete codes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+
+STRICT_FAILURE = 1
+USER_ERROR = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"academicodec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more detail.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def prepare(
+    corpus: Annotated[str, typer.Argument(help="libritts | vctk | aishell | folder | hf")],
+    src: Annotated[Path, typer.Argument(help="The corpus directory (or HF dataset/parquet).")],
+    out: Annotated[Path, typer.Argument(help="Where manifests and the report go.")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel probing processes.")] = 1,
+    verify: Annotated[bool, typer.Option(help="Fully decode every file (slow, thorough).")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero if any file was skipped.")] = False,
+    parts: Annotated[
+        list[str] | None, typer.Option("--parts", help="LibriTTS parts to keep (repeatable).")
+    ] = None,
+    mic: Annotated[str, typer.Option(help="VCTK 0.92 microphone: mic1 | mic2.")] = "mic1",
+    audio_column: Annotated[str, typer.Option(help="HF: the audio column.")] = "audio",
+    text_column: Annotated[str | None, typer.Option(help="HF: the transcript column.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="HF: a column of unique ids.")] = None,
+    language: Annotated[str | None, typer.Option(help="folder/hf: language to record.")] = None,
+) -> None:
+    """Scan a corpus into Lhotse manifests plus prepare_report.json (faults never stop it)."""
+    from academicodec.manifests import prepare as run_prepare
+
+    report = run_prepare(
+        corpus,
+        src,
+        out,
+        jobs=jobs,
+        verify=verify,
+        progress=tqdm_progress,
+        parts=parts or None,
+        mic=mic,
+        audio_column=audio_column,
+        text_column=text_column,
+        id_column=id_column,
+        language=language,
+    )
+    table = Table(title=f"{corpus}: {report.source}")
+    for column in ("split", "recordings", "without text", "hours"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for split, counts in sorted(report.splits.items()):
+        table.add_row(
+            split, str(counts.recordings), str(counts.without_text), f"{counts.seconds / 3600:.3f}"
+        )
+    console.print(table)
+    if report.skipped:
+        reasons = Counter(f.reason.split(":")[0] for f in report.skipped)
+        summary = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+        console.print(f"[yellow]skipped {len(report.skipped)} file(s)[/]: {summary}")
+    if report.warnings:
+        console.print(f"{len(report.warnings)} file(s) kept with a warning (see the report)")
+    console.print(f"manifests in {report.output}\nreport: {report.path}")
+    if strict and report.skipped:
+        raise typer.Exit(STRICT_FAILURE)
+
+
+@app.command()
+def shard(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="MANIFEST... OUT: cut manifests (or prepare dirs), then OUT"),
+    ],
+    sample_rate: Annotated[int, typer.Option("--sample-rate", "-r", help="Target rate, Hz.")],
+    samples_per_shard: Annotated[int, typer.Option(help="Samples in every shard.")] = 1000,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel writer processes.")] = 1,
+    audio_format: Annotated[str, typer.Option("--format", help="flac | wav")] = "flac",
+    max_duration: Annotated[float, typer.Option(help="Split longer cuts (seconds).")] = 30.0,
+    min_duration: Annotated[float, typer.Option(help="Skip shorter cuts (seconds).")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the sample-to-shard shuffle.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace shards from other settings.")] = False,
+) -> None:
+    """Write webdataset tar shards + index.json at the model's rate (resumable, rank-sliced)."""
+    from academicodec import distrib
+    from academicodec.pipelines import ShardSettings, write_shards
+
+    if len(paths) < 2:
+        raise UserError("shard needs at least one MANIFEST and an OUT directory")
+    settings = ShardSettings(
+        sample_rate=sample_rate,
+        samples_per_shard=samples_per_shard,
+        format=audio_format,
+        max_duration=max_duration,
+        min_duration=min_duration,
+        seed=seed,
+    )
+    inputs, out = list(paths[:-1]), paths[-1]
+    index = write_shards(
+        inputs,
+        out,
+        settings,
+        jobs=jobs,
+        overwrite=overwrite,
+        progress=tqdm_progress,
+    )
+    if index is None:
+        console.print(f"rank {distrib.rank()}: wrote its shards into {out}")
+        return
+    console.print(
+        f"{len(index.shards)} shard(s), {index.total_samples} samples, "
+        f"{index.total_seconds / 3600:.3f} h at {index.sample_rate} Hz in {out}"
+    )
+    if index.skipped:
+        console.print(f"[yellow]skipped {len(index.skipped)} item(s)[/] (listed in index.json)")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Argument(help="Where the demo corpus and outputs go.")] = Path(
+        "demo_out"
+    ),
+    espeak: Annotated[bool, typer.Option(help="Use espeak-ng speech when installed.")] = True,
+) -> None:
+    """Build a small demo corpus and run every stage on it, printing where each output went."""
+    from academicodec.demo import run_demo
+
+    result = run_demo(out, use_espeak=espeak, progress=tqdm_progress, log=console.print)
+    table = Table(title="academicodec demo")
+    table.add_column("stage")
+    table.add_column("result", justify="right")
+    table.add_column("output", overflow="fold")
+    for stage, summary, location in result.rows:
+        table.add_row(stage, summary, str(location))
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line on stderr."""
+    try:
+        app()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(USER_ERROR)

@@ -1,0 +1,147 @@
+"""Two ways to read a shard set: each sample exactly once, or an endless shuffled stream.
+
+Both split work by rank (``academicodec.distrib``) and by DataLoader worker themselves, so
+webdataset's node splitter (which raises under WORLD_SIZE>1, and gives ranks unequal counts
+over uneven shards - a DDP hang) is never involved.
+
+- ``ExactOnceSamples``: for tokenizing and evaluation. The index's per-shard counts give
+  every sample a global position; rank ``r`` takes a contiguous slice of positions, and each
+  of its workers a contiguous sub-slice, so the union over ranks and workers is every sample
+  once, and slices differ by at most one sample.
+- ``TrainingStream``: for training. Each worker draws shards at random (weighted by their
+  sample counts), shuffles through a buffer, and stops after a fixed number of samples, so
+  every rank yields exactly ``epoch_length`` samples per epoch, however uneven the shards.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import IterableDataset, get_worker_info
+
+from academicodec import distrib
+from academicodec.pipelines.decode import decode_sample
+from academicodec.pipelines.index import INDEX_NAME, ShardIndex
+from academicodec.pipelines.tario import iter_tar_samples
+
+Sample = dict[str, Any]
+
+
+def _folder_and_index(path: str | Path) -> tuple[Path, ShardIndex]:
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    return folder, ShardIndex.load(folder / INDEX_NAME if path.is_dir() else path)
+
+
+def _worker() -> tuple[int, int]:
+    info = get_worker_info()
+    return (0, 1) if info is None else (info.id, info.num_workers)
+
+
+def _slice(total: int, part: int, parts: int) -> tuple[int, int]:
+    return total * part // parts, total * (part + 1) // parts
+
+
+class ExactOnceSamples(IterableDataset):
+    """Every sample of a shard set once across all ranks and DataLoader workers, in order."""
+
+    def __init__(
+        self,
+        index: str | Path,
+        decode: bool = True,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.folder, self.index = _folder_and_index(index)
+        self.decode = decode
+        self.rank = distrib.rank() if rank is None else rank
+        self.world_size = distrib.world_size() if world_size is None else world_size
+
+    def _rank_range(self) -> tuple[int, int]:
+        return _slice(self.index.total_samples, self.rank, self.world_size)
+
+    def __len__(self) -> int:
+        start, end = self._rank_range()
+        return end - start
+
+    def __iter__(self) -> Iterator[Sample]:
+        rank_start, rank_end = self._rank_range()
+        worker, workers = _worker()
+        low, high = _slice(rank_end - rank_start, worker, workers)
+        start, end = rank_start + low, rank_start + high
+        offset = 0
+        for record in self.index.shards:
+            first, last = max(start, offset), min(end, offset + record.samples)
+            if first < last:
+                path = self.folder / record.name
+                for key, files in iter_tar_samples(path, skip=first - offset, limit=last - first):
+                    yield decode_sample(key, files) if self.decode else {"key": key, **files}
+            offset += record.samples
+            if offset >= end:
+                break
+
+
+class TrainingStream(IterableDataset):
+    """An endless shuffled stream cut into epochs of exactly ``epoch_length`` samples per rank.
+
+    ``transform`` (e.g. a random crop) runs on each decoded sample in the worker. Call
+    ``set_epoch`` before each epoch so the order changes but stays reproducible.
+    """
+
+    def __init__(
+        self,
+        index: str | Path,
+        epoch_length: int | None = None,
+        shuffle_buffer: int = 256,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        transform: Callable[[Sample, random.Random], Sample] | None = None,
+    ) -> None:
+        super().__init__()
+        self.folder, self.index = _folder_and_index(index)
+        self.rank = distrib.rank() if rank is None else rank
+        self.world_size = distrib.world_size() if world_size is None else world_size
+        total = self.index.total_samples
+        if total == 0:
+            raise ValueError(f"{self.folder} holds no samples")
+        self.epoch_length = epoch_length or math.ceil(total / self.world_size)
+        self.shuffle_buffer = max(1, shuffle_buffer)
+        self.seed = seed
+        self.epoch = 0
+        self.transform = transform
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.epoch_length
+
+    def __iter__(self) -> Iterator[Sample]:
+        worker, workers = _worker()
+        low, high = _slice(self.epoch_length, worker, workers)
+        rng = random.Random(f"{self.seed}-{self.epoch}-{self.rank}-{worker}")
+        source = self._endless(rng)
+        buffer: list[Sample] = []
+        capacity = min(self.shuffle_buffer, high - low)
+        for _ in range(high - low):
+            while len(buffer) < capacity:
+                buffer.append(next(source))
+            position = rng.randrange(len(buffer))
+            buffer[position], buffer[-1] = buffer[-1], buffer[position]
+            yield buffer.pop()
+
+    def _endless(self, rng: random.Random) -> Iterator[Sample]:
+        """Shards drawn with replacement, weighted by size: each sample equally likely."""
+        records = [r for r in self.index.shards if r.samples > 0]
+        weights = [r.samples for r in records]
+        while True:
+            record = rng.choices(records, weights)[0]
+            for key, files in iter_tar_samples(self.folder / record.name):
+                sample = decode_sample(key, files)
+                yield sample if self.transform is None else self.transform(sample, rng)
