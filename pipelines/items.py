@@ -65,7 +65,8 @@ def load_cuts(path: Path) -> CutSet:
     if isinstance(manifest, CutSet):
         return manifest
     if isinstance(manifest, RecordingSet):
-        return CutSet.from_manifests(recordings=manifest)
+        # One cut per recording, keeping the recording's id (from_manifests appends "-0").
+        return CutSet.from_cuts(recording.to_cut() for recording in manifest)
     raise UserError(f"{path} holds {type(manifest).__name__}; pass cut or recording manifests")
 
 
