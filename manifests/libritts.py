@@ -2,7 +2,8 @@
 
 Layout: ``ROOT/<part>/<speaker>/<chapter>/<spk>_<chapter>_<para>_<sent>.wav`` with
 ``.normalized.txt`` (our text) and ``.original.txt`` (kept in ``custom``) beside each file,
-and ``<spk>_<chapter>.trans.tsv`` per chapter, used when the per-file text is missing.
+and ``<spk>_<chapter>.trans.tsv`` per chapter (the same texts, read first: one file per
+chapter instead of two per utterance).
 Unlike lhotse's recipe, a missing part is not an error and a corrupt file is reported.
 """
 
@@ -91,10 +92,13 @@ def _scan_part(part_dir: Path, part: str, genders: dict[str, str], result: ScanR
             result.ignored["non_audio"] += 1
 
     for utt_id, path in audio.items():
-        text = read_text(normalized[utt_id]) if utt_id in normalized else None
-        original_text = read_text(original[utt_id]) if utt_id in original else None
-        if text is None and utt_id in tsv_text:
-            original_text, text, _ = tsv_text[utt_id]
+        # trans.tsv (one read per chapter) holds the same normalized/original text as the
+        # per-utterance files; those are read only for utterances it does not list.
+        original_text, text, _ = tsv_text.get(utt_id, (None, None, None))
+        if text is None and utt_id in normalized:
+            text = read_text(normalized[utt_id])
+        if original_text is None and utt_id in original:
+            original_text = read_text(original[utt_id])
         speaker = utt_id.split("_")[0]
         result.entries.append(
             Entry(

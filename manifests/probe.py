@@ -1,25 +1,24 @@
 """Check an audio file cheaply (header, length, tail) and say why it is unusable if it is.
 
-Header-only by default: ``soundfile.info`` plus two cheap checks that catch what the header
-hides. A WAV's ``data`` chunk size is compared with the file size (libsndfile silently clamps
-a truncated WAV to what is there), and FLAC/OGG decode their last few frames (a cut-off FLAC
-has an intact header but loses sync at the end). ``verify=True`` decodes everything.
+Header-only by default. Plain PCM/float WAV headers are parsed here (one open, one read),
+which also catches truncation: libsndfile silently clamps a WAV whose ``data`` chunk is
+shorter than declared. Other formats go through ``soundfile.info`` and decode their last few
+frames (a cut-off FLAC has an intact header but loses sync at the end). ``verify=True``
+decodes every file in full.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import struct
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
 
 TAIL_FRAMES = 256
-CHUNK = 128
+HEADER_BYTES = 4096
+_WAV_FORMATS = {1, 3, 0xFFFE}  # PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
 
 
 @dataclass(frozen=True)
@@ -34,11 +33,16 @@ class Probe:
 
 def probe_audio(path: str, verify: bool = False) -> Probe:
     try:
-        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(HEADER_BYTES)
     except OSError as exc:
         return Probe(error=f"unreadable file: {exc.strerror}")
     if size == 0:
         return Probe(error="empty file (0 bytes)")
+    parsed = parse_wav_header(head, size)
+    if parsed is not None and (parsed.error is not None or not verify):
+        return parsed
     try:
         info = sf.info(path)
     except Exception as exc:  # libsndfile raises several types for bad headers
@@ -46,14 +50,12 @@ def probe_audio(path: str, verify: bool = False) -> Probe:
     rate, frames, channels = int(info.samplerate), int(info.frames), int(info.channels)
     if frames <= 0:
         return Probe(error="zero-length audio (no samples)")
-    if info.format == "WAV":
-        problem = _check_wav_size(path, size)
-        if problem is None and verify:
-            problem = _check_decode(path, frames, full=True)
-    elif info.format == "MP3" and not verify:
+    if info.format == "MP3" and not verify:
         # mpg123 seeks approximately and prints to stderr mid-frame; MP3 lengths are
         # estimates anyway. --verify decodes MP3s in full.
         problem = None
+    elif info.format == "WAV" and not verify:
+        problem = None  # a WAV variant our parser leaves to libsndfile; its length is exact
     else:
         problem = _check_decode(path, frames, full=verify)
     if problem is not None:
@@ -61,60 +63,33 @@ def probe_audio(path: str, verify: bool = False) -> Probe:
     return Probe(rate, frames, channels)
 
 
-def probe_many(paths: Sequence[str], verify: bool) -> list[Probe]:
-    return [probe_audio(p, verify) for p in paths]
-
-
-def probe_all(
-    paths: Sequence[str],
-    jobs: int,
-    verify: bool,
-    on_done: Callable[[int], None] | None = None,
-) -> list[Probe]:
-    """Probe ``paths`` in order, over ``jobs`` processes; ``on_done(n)`` reports progress."""
-    results: list[Probe] = []
-    for batch in _probe_batches(paths, jobs, verify):
-        results.extend(batch)
-        if on_done is not None:
-            on_done(len(batch))
-    return results
-
-
-def _probe_batches(paths: Sequence[str], jobs: int, verify: bool) -> Iterator[list[Probe]]:
-    chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
-    if jobs <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield probe_many(chunk, verify)
-        return
-    # fork: workers start in milliseconds, and probing touches no threads or torch state.
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        yield from pool.map(probe_many, chunks, [verify] * len(chunks))
-
-
-def _check_wav_size(path: str, size: int) -> str | None:
-    """Compare the RIFF ``data`` chunk's declared size with the bytes actually present."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError as exc:
-        return f"unreadable file: {exc.strerror}"
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None  # RF64/W64 and friends: leave it to the decoder
+def parse_wav_header(head: bytes, size: int) -> Probe | None:
+    """Facts of a plain RIFF/WAVE file from its first bytes; ``None`` to defer to libsndfile."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt: tuple[int, int, int, int] | None = None
     pos = 12
     while pos + 8 <= len(head):
         chunk_id = head[pos : pos + 4]
-        (chunk_size,) = struct.unpack("<I", head[pos + 4 : pos + 8])
-        if chunk_id == b"data":
+        (chunk_size,) = struct.unpack_from("<I", head, pos + 4)
+        if chunk_id == b"fmt " and pos + 24 <= len(head):
+            tag, channels, rate, _, block_align = struct.unpack_from("<HHIIH", head, pos + 8)
+            fmt = (tag, channels, rate, block_align)
+        elif chunk_id == b"data":
+            if fmt is None or fmt[0] not in _WAV_FORMATS or fmt[3] == 0 or fmt[1] == 0:
+                return None
             if chunk_size in (0, 0xFFFFFFFF):  # streamed WAV: size never filled in
                 return None
             available = size - (pos + 8)
             if available < chunk_size:
-                return (
-                    f"truncated: header declares {chunk_size} bytes of audio, "
+                return Probe(
+                    error=f"truncated: header declares {chunk_size} bytes of audio, "
                     f"the file holds {available}"
                 )
-            return None
+            frames = chunk_size // fmt[3]
+            if frames == 0:
+                return Probe(error="zero-length audio (no samples)")
+            return Probe(sample_rate=fmt[2], num_frames=frames, channels=fmt[1])
         pos += 8 + chunk_size + (chunk_size & 1)
     return None
 

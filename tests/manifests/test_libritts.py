@@ -140,3 +140,18 @@ def test_not_a_libritts_directory(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     with pytest.raises(UserError, match="not a LibriTTS directory"):
         prepare("libritts", tmp_path / "src", tmp_path / "out")
+
+
+def test_lines_are_lhotse_schema(libritts, tmp_path: Path) -> None:
+    """Our hand-built JSON lines are exactly what lhotse writes for the same objects."""
+    import gzip
+
+    out = tmp_path / "out"
+    prepare("libritts", libritts["root"], out)
+    for kind in ("recordings", "supervisions", "cuts"):
+        path = out / f"libritts_{kind}_dev-clean.jsonl.gz"
+        lines = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+        loaded = [item.to_dict() for item in load_manifest(path)]
+        assert loaded == lines, kind
+    cuts = CutSet.from_file(out / "libritts_cuts_dev-clean.jsonl.gz")
+    assert {type(c).__name__ for c in cuts} == {"MonoCut", "MultiCut"}  # the stereo file

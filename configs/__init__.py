@@ -1,0 +1,1 @@
+"""Preset YAML files (data, one file per preset); loaded by ``academicodec.config``."""

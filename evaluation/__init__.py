@@ -1,0 +1,1 @@
+"""Objective codec metrics and the evaluation report (DESIGN §7)."""

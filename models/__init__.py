@@ -1,0 +1,1 @@
+"""Codec networks, quantizers, discriminators and losses behind ``build_codec`` (DESIGN §4)."""

@@ -1,0 +1,1 @@
+"""The DDP codec trainer: loop, optimizers, checkpoints, logging (DESIGN §5)."""
