@@ -41,6 +41,8 @@ def downmix(samples: np.ndarray) -> np.ndarray:
     """[T, C] or [T] -> [T]: mean over channels (multi-channel audio is kept, never dropped)."""
     if samples.ndim == 1:
         return samples
+    if samples.shape[1] == 1:
+        return samples[:, 0]
     return samples.mean(axis=1, dtype=np.float32)
 
 

@@ -150,7 +150,8 @@ def test_lines_are_lhotse_schema(libritts, tmp_path: Path) -> None:
     prepare("libritts", libritts["root"], out)
     for kind in ("recordings", "supervisions", "cuts"):
         path = out / f"libritts_{kind}_dev-clean.jsonl.gz"
-        lines = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = [json.loads(line) for line in f]
         loaded = [item.to_dict() for item in load_manifest(path)]
         assert loaded == lines, kind
     cuts = CutSet.from_file(out / "libritts_cuts_dev-clean.jsonl.gz")
