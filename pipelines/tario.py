@@ -30,8 +30,8 @@ class HashingWriter:
 class TarSampleWriter:
     """Writes ``<key>.<ext>`` members as a GNU tar stream with fixed metadata.
 
-    Headers come from ``tarfile.TarInfo`` (so any tar reader agrees with them); the stream
-    is assembled here, which costs a third of ``TarFile.addfile``'s copying per member.
+    Members are mode 0644, owner 0, mtime 0. The stream is assembled here, one write per
+    member, which costs a fraction of ``TarFile.addfile``'s per-member copying.
     """
 
     def __init__(self, stream: HashingWriter | BinaryIO) -> None:
@@ -46,18 +46,8 @@ class TarSampleWriter:
 
     def add(self, key: str, files: dict[str, bytes]) -> None:
         for ext, data in files.items():
-            info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size = len(data)
-            info.mtime = 0
-            info.mode = 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            header = info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
-            padding = -len(data) % tarfile.BLOCKSIZE
-            self._write(header)
-            self._write(data)
-            if padding:
-                self._write(b"\0" * padding)
+            header = member_header(f"{key}.{ext}", len(data))
+            self._write(b"".join((header, data, b"\0" * (-len(data) % tarfile.BLOCKSIZE))))
 
     def close(self) -> None:
         """End-of-archive: two zero blocks, then zeros up to a whole record (as tarfile does)."""
@@ -69,6 +59,40 @@ class TarSampleWriter:
     def _write(self, data: bytes) -> None:
         self.stream.write(data)
         self.offset += len(data)
+
+
+def member_header(name: str, size: int) -> bytes:
+    """The 512-byte GNU tar header that ``tarfile`` writes for our fixed member metadata.
+
+    ``TarInfo.tobuf`` spends ~40 µs per member in generic field handling; this builds the
+    same bytes directly (a test checks they are identical). Long names (> 100 bytes) need
+    GNU's extension records, so they still go through ``tarfile``.
+    """
+    encoded = name.encode("utf-8")
+    if len(encoded) >= 100 or size >= 8**11:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = size, 0, 0o644
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    head = b"".join(
+        (
+            encoded.ljust(100, b"\0"),
+            b"0000644\0",
+            b"0000000\0",
+            b"0000000\0",
+            b"%011o\0" % size,
+            b"00000000000\0",
+            b"        ",  # checksum placeholder, counted as spaces
+            b"0",  # regular file
+            b"\0" * 100,  # link name
+            tarfile.GNU_MAGIC,
+            b"\0" * 64,  # user and group names
+            b"\0" * 16,  # device numbers: empty for a regular file
+        )
+    ).ljust(tarfile.BLOCKSIZE, b"\0")
+    checksum = sum(head)
+    return head[:148] + b"%06o\0" % checksum + head[155:]
 
 
 def split_member(name: str) -> tuple[str, str]:
