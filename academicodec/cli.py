@@ -64,8 +64,10 @@ def prepare(
     parts: Annotated[
         list[str] | None, typer.Option("--parts", help="LibriTTS parts to keep (repeatable).")
     ] = None,
-    mic: Annotated[str, typer.Option(help="VCTK 0.92 microphone: mic1 | mic2.")] = "mic1",
-    audio_column: Annotated[str, typer.Option(help="HF: the audio column.")] = "audio",
+    mic: Annotated[
+        str | None, typer.Option(help="VCTK 0.92 microphone: mic1 (default) | mic2.")
+    ] = None,
+    audio_column: Annotated[str | None, typer.Option(help="HF: the audio column [audio].")] = None,
     text_column: Annotated[str | None, typer.Option(help="HF: the transcript column.")] = None,
     id_column: Annotated[str | None, typer.Option(help="HF: a column of unique ids.")] = None,
     language: Annotated[str | None, typer.Option(help="folder/hf: language to record.")] = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,41 +19,14 @@ from academicodec.manifests.report import PrepareReport
 from academicodec.manifests.vctk import scan_vctk
 from academicodec.progress import ProgressFactory, silent_progress
 
-
-def _libritts(src: Path, out: Path, parts: list[str] | None = None, **_: Any) -> ScanResult:
-    return scan_libritts(src, parts)
-
-
-def _vctk(src: Path, out: Path, mic: str = "mic1", **_: Any) -> ScanResult:
-    return scan_vctk(src, mic)
-
-
-def _aishell(src: Path, out: Path, **_: Any) -> ScanResult:
-    return scan_aishell(src)
-
-
-def _folder(src: Path, out: Path, language: str | None = None, **_: Any) -> ScanResult:
-    return scan_folder(src, language)
-
-
-def _hf(
-    src: Path,
-    out: Path,
-    audio_column: str = "audio",
-    text_column: str | None = None,
-    id_column: str | None = None,
-    language: str | None = None,
-    **_: Any,
-) -> ScanResult:
-    return scan_hf(src, out, audio_column, text_column, id_column, language)
-
-
+# Each scanner takes the corpus directory plus its own keyword options; ``hf`` also takes
+# ``out``, where it writes the audio bytes it extracts.
 CORPORA: dict[str, Callable[..., ScanResult]] = {
-    "libritts": _libritts,
-    "vctk": _vctk,
-    "aishell": _aishell,
-    "folder": _folder,
-    "hf": _hf,
+    "libritts": scan_libritts,
+    "vctk": scan_vctk,
+    "aishell": scan_aishell,
+    "folder": scan_folder,
+    "hf": scan_hf,
 }
 
 
@@ -68,8 +42,9 @@ def prepare(
     """Scan ``src`` as ``corpus`` and write its manifests and ``prepare_report.json`` to ``out``.
 
     Corpus options: ``parts`` (libritts), ``mic`` (vctk), ``language`` (folder, hf),
-    ``audio_column``/``text_column``/``id_column`` (hf). Faulty files never stop the run;
-    they are listed in the report. Raises ``UserError`` for a bad source, corpus or output.
+    ``audio_column``/``text_column``/``id_column`` (hf); ``None`` means the default, and an
+    option the corpus does not take is an error. Faulty files never stop the run; they are
+    listed in the report. Raises ``UserError`` for a bad source, corpus, option or output.
     """
     if corpus not in CORPORA:
         raise UserError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")
@@ -80,5 +55,18 @@ def prepare(
     if not src_path.exists():
         raise UserError(f"source {src} does not exist")
     ensure_writable_dir(out_path, "OUT")
-    scan = CORPORA[corpus](src_path, out_path, **options)
+    scan = _scan(corpus, src_path, out_path, options)
     return build_manifests(corpus, src_path, out_path, scan, jobs, verify, progress)
+
+
+def _scan(corpus: str, src: Path, out: Path, options: dict[str, Any]) -> ScanResult:
+    scanner = CORPORA[corpus]
+    accepted = inspect.signature(scanner).parameters
+    given = {name: value for name, value in options.items() if value is not None}
+    foreign = sorted(name for name in given if name not in accepted or name == "out")
+    if foreign:
+        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise UserError(f"{flags} does not apply to corpus {corpus!r}")
+    if "out" in accepted:
+        given["out"] = out
+    return scanner(src, **given)

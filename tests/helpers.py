@@ -76,6 +76,14 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     )
 
 
+def assert_reported(report: dict, expected: dict[object, str]) -> None:
+    """Each planted path is in the report's skipped files or warnings with that reason."""
+    reasons = faults_by_path(report)
+    for path, reason in expected.items():
+        assert str(path) in reasons, f"{path} not in the report"
+        assert reason in reasons[str(path)], f"{path}: {reasons[str(path)]!r} lacks {reason!r}"
+
+
 def faults_by_path(report: dict) -> dict[str, str]:
     """``{path: reasons joined by "; "}`` over the report's skipped files and warnings."""
     reasons: dict[str, str] = {}

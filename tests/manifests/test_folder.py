@@ -9,7 +9,7 @@ from academicodec.errors import UserError
 from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import make_folder
 from tests.helpers import (
-    faults_by_path,
+    assert_reported,
     make_unreadable,
     plant_empty,
     plant_garbage,
@@ -55,14 +55,18 @@ def test_folder_with_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert split["seconds"] == pytest.approx(good, rel=0.01)
 
-    faults = faults_by_path(report)
-    assert "empty" in faults[str(empty)]
-    assert "truncated" in faults[str(truncated)]
-    assert "unreadable audio header" in faults[str(garbage)]
-    assert "without audio" in faults[str(orphan)]
-    assert "without audio" in faults[f"{lj / 'metadata.csv'}:LJ001-0009"]
-    assert "unreadable directory" in faults[str(hidden)]
-    assert "2 channels" in faults[str(stereo)]
+    assert_reported(
+        report,
+        {
+            empty: "empty",
+            truncated: "truncated",
+            garbage: "unreadable audio header",
+            orphan: "without audio",
+            f"{lj / 'metadata.csv'}:LJ001-0009": "without audio",
+            hidden: "unreadable directory",
+            stereo: "2 channels",
+        },
+    )
     assert report["num_skipped"] == 6
 
     cuts = CutSet.from_file(tmp_path / "out" / "folder_cuts_all.jsonl.gz").to_eager()

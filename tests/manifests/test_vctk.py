@@ -9,7 +9,7 @@ from academicodec.errors import UserError
 from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import make_vctk
 from tests.helpers import (
-    faults_by_path,
+    assert_reported,
     make_unreadable,
     plant_empty,
     plant_garbage,
@@ -44,14 +44,18 @@ def test_vctk_092_with_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     good = sum(w.duration for w in written) + (stereo_frames + no_text_frames) / 48000
     assert split["seconds"] == pytest.approx(good, rel=0.01)
 
-    faults = faults_by_path(report)
-    assert "empty" in faults[str(empty)]
-    assert "truncated" in faults[str(truncated)]
-    assert "unreadable audio header" in faults[str(garbage)]
-    assert "no audio" in faults[str(orphan)]
-    assert "unreadable directory" in faults[str(hidden)]
-    assert "2 channels" in faults[str(stereo)]
-    assert "no transcript" in faults[str(no_text)]
+    assert_reported(
+        report,
+        {
+            empty: "empty",
+            truncated: "truncated",
+            garbage: "unreadable audio header",
+            orphan: "no audio",
+            hidden: "unreadable directory",
+            stereo: "2 channels",
+            no_text: "no transcript",
+        },
+    )
     assert report["num_skipped"] == 5
 
     cuts = CutSet.from_file(tmp_path / "out" / "vctk_cuts_all.jsonl.gz").to_eager()
@@ -70,6 +74,8 @@ def test_vctk_mic2(tmp_path: Path) -> None:
     assert report.ignored["other_microphone"] == 2
     with pytest.raises(UserError, match="--mic"):
         prepare("vctk", tmp_path / "VCTK", tmp_path / "out", mic="mic3")
+    with pytest.raises(UserError, match="--mic does not apply to corpus 'folder'"):
+        prepare("folder", tmp_path / "VCTK", tmp_path / "out", mic="mic2")
 
 
 def test_vctk_080_layout(tmp_path: Path) -> None:
