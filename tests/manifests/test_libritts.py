@@ -160,3 +160,12 @@ def test_lines_are_lhotse_schema(libritts, tmp_path: Path) -> None:
         assert loaded == lines, kind
     cuts = CutSet.from_file(out / "libritts_cuts_dev-clean.jsonl.gz")
     assert {type(c).__name__ for c in cuts} == {"MonoCut", "MultiCut"}  # the stereo file
+
+
+def test_unexpected_sample_rate_is_kept_with_a_warning(tmp_path: Path) -> None:
+    make_libritts(tmp_path / "LibriTTS", {"dev-clean": 2}, speakers=1)
+    odd = tmp_path / "LibriTTS" / "dev-clean" / "100" / "5000" / "100_5000_000050_000000.wav"
+    write_audio(odd, 0.5, 16000)
+    report = prepare("libritts", tmp_path, tmp_path / "out").to_dict()
+    assert report["splits"]["dev-clean"]["recordings"] == 3
+    assert_reported(report, {odd: "sample rate 16000 Hz, the corpus uses 24000 Hz"})
