@@ -1,1 +1,10 @@
-"""Codec networks, quantizers, discriminators and losses behind ``build_codec`` (DESIGN §4)."""
+"""Codec networks, quantizers, discriminators and losses behind ``build_codec`` (DESIGN §4).
+
+The rest of the code calls ``build_codec(preset)`` and uses the ``CodecModel`` interface;
+nothing outside this package touches a concrete class.
+"""
+
+from academicodec.models.codec import CodecModel, CodecOutput, build_codec
+from academicodec.models.config import CodecConfig, load_codec_config
+
+__all__ = ["CodecConfig", "CodecModel", "CodecOutput", "build_codec", "load_codec_config"]

@@ -1,0 +1,197 @@
+"""The ``CodecModel`` interface every stage uses, its two implementations, and ``build_codec``.
+
+Framing (DESIGN §4): ``encode`` pads the waveform with zeros to ``F * hop`` samples,
+``F = ceil(T / hop)``, and returns ``F`` frames; ``decode`` returns ``F * hop`` samples. With
+``lengths`` (valid samples per item), every layer masks past each item's ``ceil(len / hop)``
+frames, so a clip's codes do not depend on what it was batched with.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from abc import ABC
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from academicodec.models.config import CodecConfig, load_codec_config
+from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
+from academicodec.models.layers import inference_parameter_count, length_mask
+from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
+from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
+
+
+@dataclass
+class CodecOutput:
+    """What a training forward returns."""
+
+    audio: Tensor  # [B, 1, F * hop] reconstruction
+    codes: Tensor  # [B, K, F]
+    quantizer_loss: Tensor  # scalar
+    perplexity: Tensor  # [K] per-codebook perplexity over valid frames
+    usage: Tensor  # [K] fraction of each codebook used in the batch
+    frames: Tensor | None  # [B] valid frames per item (None: all)
+    n_q: int  # codebooks used in this forward (quantizer dropout)
+
+
+class CodecModel(nn.Module, ABC):
+    """Encoder -> quantizer -> decoder, with the framing and masking every family shares."""
+
+    encoder: nn.Module
+    quantizer: GroupResidualVQ | ResidualVQ
+    decoder: nn.Module
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def frame_rate(self) -> float:
+        return self.config.frame_rate
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.config.num_codebooks
+
+    @property
+    def codebook_size(self) -> int:
+        return self.config.codebook_size
+
+    def bitrate_kbps(self, n_q: int | None = None) -> float:
+        codebooks = self.num_codebooks if n_q is None else n_q
+        return codebooks * self.frame_rate * self.config.bits_per_code / 1000
+
+    def num_frames(self, samples: int) -> int:
+        return math.ceil(samples / self.hop_length)
+
+    def generator_parameters(self) -> int:
+        """Encoder + quantizer + decoder parameters, weight norm folded (as the originals
+        are counted); EMA codebooks are buffers and not included."""
+        return inference_parameter_count(self)
+
+    def _frame(self, wav: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """[B, 1, T] zero-padded to F * hop (and zeroed past each length), valid frames."""
+        if wav.dim() == 2:
+            wav = wav[:, None]
+        if wav.dim() != 3 or wav.shape[1] != 1:
+            raise ValueError(f"expected a waveform [B, 1, T] or [B, T], got {tuple(wav.shape)}")
+        frames = self.num_frames(wav.shape[-1])
+        padded = torch.nn.functional.pad(wav, (0, frames * self.hop_length - wav.shape[-1]))
+        if lengths is None:
+            return padded, None
+        lengths = lengths.to(wav.device)
+        padded = padded * length_mask(lengths, padded.shape[-1])
+        return padded, (lengths + self.hop_length - 1) // self.hop_length
+
+    def encode(self, wav: Tensor, lengths: Tensor | None = None, n_q: int | None = None) -> Tensor:
+        """Codes [B, K, ceil(T / hop)] (int64); ``n_q`` keeps the first codebooks."""
+        padded, frames = self._frame(wav, lengths)
+        latent = self.encoder(padded, frames)
+        mask = None if frames is None else length_mask(frames, latent.shape[-1])
+        return self.quantizer.encode(latent, mask, n_q)
+
+    def decode(self, codes: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Waveform [B, 1, F * hop]; ``lengths`` are valid frames per item (zeros after)."""
+        return self.decoder(self.quantizer.decode(codes), lengths)
+
+    def forward(
+        self, wav: Tensor, lengths: Tensor | None = None, n_q: int | None = None
+    ) -> CodecOutput:
+        padded, frames = self._frame(wav, lengths)
+        latent = self.encoder(padded, frames)
+        mask = None if frames is None else length_mask(frames, latent.shape[-1])
+        n_q = self._training_n_q() if n_q is None and self.training else n_q
+        result = self.quantizer(latent, mask, n_q)
+        audio = self.decoder(result.quantized, frames)
+        return CodecOutput(
+            audio=audio,
+            codes=result.codes,
+            quantizer_loss=result.loss,
+            perplexity=result.perplexity,
+            usage=result.usage,
+            frames=frames,
+            n_q=result.codes.shape[1],
+        )
+
+    def _training_n_q(self) -> int | None:
+        """Quantizer dropout: families with several bandwidths train on a random one."""
+        return None
+
+
+class HiFiCodec(CodecModel):
+    """HiFi-Codec (Yang et al., 2023): HiFi-GAN encoder/decoder with GRVQ."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        arch = config.hificodec
+        assert arch is not None
+        self.encoder = HiFiEncoder(config)
+        self.quantizer = GroupResidualVQ(
+            config.latent_dim,
+            config.codebook_size,
+            arch.n_code_groups,
+            arch.residual_layers,
+            arch.codebook_loss_weight,
+            arch.commitment_loss_weight,
+        )
+        self.decoder = HiFiGenerator(config)
+
+
+class EncodecCodec(CodecModel):
+    """Encodec / SoundStream generator: SEANet + LSTM with an EMA residual VQ."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        arch = config.encodec
+        assert arch is not None
+        self.encoder = SEANetEncoder(config)
+        self.quantizer = ResidualVQ(
+            config.latent_dim,
+            config.codebook_size,
+            config.num_codebooks,
+            arch.ema_decay,
+            arch.kmeans_iters,
+            arch.dead_code_threshold,
+            arch.commitment_weight,
+        )
+        self.decoder = SEANetDecoder(config)
+
+    def _training_n_q(self) -> int | None:
+        arch = self.config.encodec
+        assert arch is not None
+        return self.config.codebooks_for_bandwidth(random.choice(arch.bandwidths))
+
+
+FAMILY_CLASSES: dict[str, type[CodecModel]] = {
+    "hificodec": HiFiCodec,
+    "encodec": EncodecCodec,
+    "soundstream": EncodecCodec,
+}
+
+
+def build_codec(preset: str | Path | CodecConfig, **overrides: Any) -> CodecModel:
+    """The only constructor the rest of the code calls.
+
+    ``preset`` is a shipped preset name, a YAML path or a ``CodecConfig``. ``overrides`` set
+    preset keys; nested keys use ``__`` (``train__lr=1e-4``) or a dotted string key.
+    """
+    if isinstance(preset, CodecConfig):
+        if overrides:
+            raise ValueError("overrides apply to preset names and paths, not a CodecConfig")
+        config = preset
+    else:
+        dotted = {key.replace("__", "."): value for key, value in overrides.items()}
+        config = load_codec_config(preset, dotted)
+    return FAMILY_CLASSES[config.family](config)

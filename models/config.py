@@ -1,0 +1,195 @@
+"""The dataclasses a codec preset is made of, validated once at load time.
+
+Presets are YAML data (``configs/*.yaml``); ``load_codec_config`` merges ``extends:`` chains,
+applies ``key=value`` overrides and builds a ``CodecConfig``. Everything that shapes a model
+is here, including the numbers the original AcademiCodec code hard-codes (HiFi-Codec's
+encoder width 32, GroupNorm 16 channels a group, latent 512), so smaller models build the
+same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from academicodec.config import apply_overrides, from_dict, load_preset_data, resolve_preset_path
+from academicodec.errors import UserError
+
+FAMILIES = ("encodec", "soundstream", "hificodec")
+DISCRIMINATORS = ("mpd", "msd", "msstft")
+
+
+@dataclass(frozen=True)
+class HiFiCodecArch:
+    """HiFi-GAN V1 style encoder/decoder and the group-residual quantizer (GRVQ)."""
+
+    encoder_base_channels: int = 32
+    groupnorm_channels_per_group: int = 16
+    encoder_resblock_kernel_sizes: tuple[int, ...] = (11, 7, 3)
+    upsample_initial_channel: int = 512
+    upsample_kernel_sizes: tuple[int, ...] = (16, 11, 8, 4)
+    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    n_code_groups: int = 2
+    residual_layers: int = 2
+    codebook_loss_weight: float = 1.0
+    commitment_loss_weight: float = 0.25
+
+
+@dataclass(frozen=True)
+class EncodecArch:
+    """SEANet encoder/decoder with a 2-layer LSTM and an EMA residual VQ."""
+
+    n_filters: int = 32
+    n_residual_layers: int = 1
+    kernel_size: int = 7
+    last_kernel_size: int = 7
+    residual_kernel_size: int = 3
+    dilation_base: int = 2
+    compress: int = 2
+    lstm_layers: int = 2
+    bandwidths: tuple[float, ...] = (1.5, 3.0, 6.0, 12.0)
+    ema_decay: float = 0.99
+    kmeans_iters: int = 50
+    dead_code_threshold: float = 2.0
+    commitment_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    kinds: tuple[str, ...] = ("msstft",)
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    msd_scales: int = 3
+    stft_n_ffts: tuple[int, ...] = (1024, 2048, 512, 256, 128)
+    stft_filters: int = 32
+    # Channel scale of the MPD/MSD stacks (1.0 = HiFi-GAN's 32..1024); tiny presets shrink it.
+    width: float = 1.0
+
+
+@dataclass(frozen=True)
+class MelLossConfig:
+    """Multi-resolution log-mel L1: one entry per (n_fft, hop) pair."""
+
+    n_ffts: tuple[int, ...] = (1024,)
+    hops: tuple[int, ...] = (256,)
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float | None = None
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    adversarial: float = 1.0
+    feature_matching: float = 2.0
+    mel: float = 45.0
+    quantizer: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of the GAN loop, as AcademiCodec used them for the family."""
+
+    optimizer: str = "adamw"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.0
+    scheduler: str = "exponential"
+    lr_decay: float = 0.999
+    batch_size: int = 16
+    segment_length: int = 16000
+    disc_start_step: int = 0
+    grad_clip: float | None = None
+    adversarial_loss: str = "lsgan"
+    use_balancer: bool = False
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    mel_loss: MelLossConfig = field(default_factory=MelLossConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _one_of("train.optimizer", self.optimizer, ("adam", "adamw"))
+        _one_of("train.scheduler", self.scheduler, ("exponential", "none"))
+        _one_of("train.adversarial_loss", self.adversarial_loss, ("lsgan", "hinge"))
+        for kind in self.discriminator.kinds:
+            _one_of("train.discriminator.kinds", kind, DISCRIMINATORS)
+        if len(self.mel_loss.n_ffts) != len(self.mel_loss.hops):
+            raise ValueError("train.mel_loss: n_ffts and hops must have the same length")
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """One codec preset: what to build and how it trains."""
+
+    name: str
+    family: str
+    sample_rate: int
+    ratios: tuple[int, ...]
+    latent_dim: int
+    codebook_size: int = 1024
+    description: str = ""
+    hificodec: HiFiCodecArch | None = None
+    encodec: EncodecArch | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _one_of("family", self.family, FAMILIES)
+        if not self.ratios or any(r < 1 for r in self.ratios):
+            raise ValueError(f"ratios must be positive integers, got {self.ratios}")
+        if self.family == "hificodec":
+            arch = self.hificodec
+            if arch is None:
+                raise ValueError("family hificodec needs a 'hificodec:' section")
+            if len(arch.upsample_kernel_sizes) != len(self.ratios):
+                raise ValueError("hificodec.upsample_kernel_sizes needs one kernel per ratio")
+            if self.latent_dim % arch.n_code_groups:
+                raise ValueError("latent_dim must divide into hificodec.n_code_groups")
+        elif self.encodec is None:
+            raise ValueError(f"family {self.family} needs an 'encodec:' section")
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.ratios)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def bits_per_code(self) -> float:
+        return math.log2(self.codebook_size)
+
+    @property
+    def num_codebooks(self) -> int:
+        if self.hificodec is not None and self.family == "hificodec":
+            return self.hificodec.n_code_groups * self.hificodec.residual_layers
+        assert self.encodec is not None
+        return self.codebooks_for_bandwidth(max(self.encodec.bandwidths))
+
+    def codebooks_for_bandwidth(self, kbps: float) -> int:
+        """RVQ stages that fit in ``kbps`` (as Encodec counts: frame rate x log2(bins))."""
+        return max(1, int(kbps * 1000 // (self.frame_rate * self.bits_per_code)))
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {list(allowed)}, not {value!r}")
+
+
+def load_codec_config(
+    name_or_path: str | Path, overrides: dict[str, Any] | None = None
+) -> CodecConfig:
+    """Load a preset by name (``configs/NAME.yaml``) or path, with dotted-key overrides."""
+    source = str(resolve_preset_path(name_or_path))
+    data = load_preset_data(name_or_path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    data.setdefault("name", Path(source).stem)
+    return codec_config_from_dict(data, source)
+
+
+def codec_config_from_dict(data: dict[str, Any], source: str) -> CodecConfig:
+    try:
+        return from_dict(CodecConfig, data, source)
+    except ValueError as exc:  # raised by __post_init__ checks
+        raise UserError(f"{source}: {exc}") from exc

@@ -1,0 +1,198 @@
+"""Encodec's SEANet encoder/decoder (Défossez et al., 2022), as AcademiCodec ships it.
+
+Module indices and names follow encodec's ``SEANetEncoder``/``SEANetDecoder`` (``model.N``,
+``block.1``/``block.3``, ``shortcut``, ``lstm``) so AcademiCodec checkpoints map directly.
+Differences on purpose: convolutions pad with zeros (the original reflect-pads, which makes
+a clip's last frames depend on how much padding a batch gave it) and every block re-zeroes
+the steps past each item's length, so batched encoding equals one-at-a-time encoding. The
+LSTM is unidirectional, so right padding never reaches the valid frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from academicodec.models.config import CodecConfig
+from academicodec.models.layers import Mask, apply_mask, length_mask, weight_norm
+
+
+class SConv1d(nn.Module):
+    """Weight-normed Conv1d with encodec's non-causal "same" padding (zeros)."""
+
+    def __init__(
+        self, channels_in: int, channels_out: int, kernel_size: int, stride: int = 1,
+        dilation: int = 1,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.conv = weight_norm(
+            nn.Conv1d(channels_in, channels_out, kernel_size, stride, dilation=dilation)
+        )
+        padding_total = (kernel_size - 1) * dilation - (stride - 1)
+        self.padding = (padding_total - padding_total // 2, padding_total // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.pad(x, self.padding))
+
+
+class SConvTranspose1d(nn.Module):
+    """Weight-normed ConvTranspose1d, trimmed to exactly ``stride`` x the input length."""
+
+    def __init__(self, channels_in: int, channels_out: int, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.convtr = weight_norm(
+            nn.ConvTranspose1d(channels_in, channels_out, kernel_size, stride)
+        )
+        padding_total = kernel_size - stride
+        self.trim = (padding_total - padding_total // 2, padding_total // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.convtr(x)
+        return y[..., self.trim[0] : y.shape[-1] - self.trim[1]]
+
+
+class ResnetBlock(nn.Module):
+    """``shortcut(x) + block(x)``, block = ELU, conv k (dilated), ELU, conv 1 (compressed)."""
+
+    def __init__(self, dim: int, kernel_size: int, dilation: int, compress: int) -> None:
+        super().__init__()
+        hidden = dim // compress
+        self.block = nn.ModuleList(
+            [
+                nn.ELU(),
+                _Wrapped(SConv1d(dim, hidden, kernel_size, dilation=dilation)),
+                nn.ELU(),
+                _Wrapped(SConv1d(hidden, dim, 1)),
+            ]
+        )
+        self.shortcut = _Wrapped(SConv1d(dim, dim, 1))
+
+    def forward(self, x: Tensor, mask: Mask = None) -> Tensor:
+        y = x
+        for layer in self.block:
+            y = layer(y) if isinstance(layer, nn.ELU) else apply_mask(layer(y), mask)
+        return apply_mask(self.shortcut(x), mask) + y
+
+
+class _Wrapped(nn.Module):
+    """Holds an SConv1d as ``.conv`` so parameter names read ``block.1.conv.conv.*`` as in
+    encodec (its ``SConv1d`` wraps a ``NormConv1d`` that wraps the ``nn.Conv1d``)."""
+
+    def __init__(self, conv: SConv1d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class SLSTM(nn.Module):
+    """Unidirectional LSTM over time with a skip connection."""
+
+    def __init__(self, dim: int, layers: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(dim, dim, layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y, _ = self.lstm(x.permute(2, 0, 1))
+        return (y + x.permute(2, 0, 1)).permute(1, 2, 0)
+
+
+class SEANetEncoder(nn.Module):
+    """Waveform [B, 1, T] -> latent [B, D, T / hop], T a multiple of the hop."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        arch = config.encodec
+        assert arch is not None
+        mult = 1
+        layers: list[nn.Module] = [_Wrapped(SConv1d(1, arch.n_filters, arch.kernel_size))]
+        self.strides = list(reversed(config.ratios))
+        for ratio in self.strides:
+            dim = mult * arch.n_filters
+            for j in range(arch.n_residual_layers):
+                layers.append(
+                    ResnetBlock(
+                        dim, arch.residual_kernel_size, arch.dilation_base**j, arch.compress
+                    )
+                )
+            layers += [nn.ELU(), _Wrapped(SConv1d(dim, dim * 2, ratio * 2, stride=ratio))]
+            mult *= 2
+        layers.append(SLSTM(mult * arch.n_filters, arch.lstm_layers))
+        last = SConv1d(mult * arch.n_filters, config.latent_dim, arch.last_kernel_size)
+        layers += [nn.ELU(), _Wrapped(last)]
+        self.model = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
+        remaining = math.prod(self.strides)
+        mask = None if frames is None else length_mask(frames * remaining, x.shape[-1])
+        stride_iter = iter(self.strides)
+        for layer in self.model:
+            if isinstance(layer, ResnetBlock):
+                x = layer(x, mask)
+            elif isinstance(layer, (nn.ELU, SLSTM)):
+                x = layer(x)
+            else:
+                x = layer(x)
+                if layer.conv.conv.stride[0] > 1:
+                    remaining //= next(stride_iter)
+                    mask = None if frames is None else length_mask(frames * remaining, x.shape[-1])
+                x = apply_mask(x, mask)
+        return x
+
+
+class SEANetDecoder(nn.Module):
+    """Latent [B, D, F] -> waveform [B, 1, F * hop]."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        arch = config.encodec
+        assert arch is not None
+        mult = 2 ** len(config.ratios)
+        layers: list[nn.Module] = [
+            _Wrapped(SConv1d(config.latent_dim, mult * arch.n_filters, arch.kernel_size)),
+            SLSTM(mult * arch.n_filters, arch.lstm_layers),
+        ]
+        for ratio in config.ratios:
+            dim = mult * arch.n_filters
+            layers += [nn.ELU(), _WrappedTr(SConvTranspose1d(dim, dim // 2, ratio * 2, ratio))]
+            for j in range(arch.n_residual_layers):
+                layers.append(
+                    ResnetBlock(
+                        dim // 2, arch.residual_kernel_size, arch.dilation_base**j, arch.compress
+                    )
+                )
+            mult //= 2
+        layers += [nn.ELU(), _Wrapped(SConv1d(arch.n_filters, 1, arch.last_kernel_size))]
+        self.model = nn.ModuleList(layers)
+        self.ratios = list(config.ratios)
+
+    def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
+        scale = 1
+        mask = None if frames is None else length_mask(frames, x.shape[-1])
+        rates = iter(self.ratios)
+        for layer in self.model:
+            if isinstance(layer, ResnetBlock):
+                x = layer(x, mask)
+            elif isinstance(layer, (nn.ELU, SLSTM)):
+                x = layer(x)
+            else:
+                x = layer(x)
+                if isinstance(layer, _WrappedTr):
+                    scale *= next(rates)
+                    mask = None if frames is None else length_mask(frames * scale, x.shape[-1])
+                x = apply_mask(x, mask)
+        return x
+
+
+class _WrappedTr(nn.Module):
+    """Holds an SConvTranspose1d as ``.convtr`` (encodec's ``convtr.convtr.*`` names)."""
+
+    def __init__(self, convtr: SConvTranspose1d) -> None:
+        super().__init__()
+        self.convtr = convtr
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.convtr(x)
