@@ -158,6 +158,33 @@ def shard(
 
 
 @app.command()
+def presets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead.")] = False,
+) -> None:
+    """List the codec presets: rates, codebooks, bitrate and generator parameters."""
+    import json
+
+    from academicodec.models.presets import describe_presets
+
+    rows = describe_presets()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="codec presets")
+    headers = {
+        "name": "preset", "family": "family", "sample_rate": "Hz", "hop_length": "hop",
+        "frame_rate": "frames/s", "num_codebooks": "K", "codebook_size": "codes",
+        "bitrate_kbps": "kbps", "parameters": "params",
+    }  # fmt: skip
+    for key, header in headers.items():
+        left = key in ("name", "family")
+        table.add_column(header, justify="left" if left else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(_cell(row[key], key == "parameters") for key in headers))
+    console.print(table)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Argument(help="Where the demo corpus and outputs go.")] = Path(
         "demo_out"
@@ -175,6 +202,12 @@ def demo(
     for stage, summary, location in result.rows:
         table.add_row(stage, summary, str(location))
     console.print(table)
+
+
+def _cell(value: object, thousands: bool) -> str:
+    if thousands:
+        return f"{value:,}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:

@@ -162,8 +162,10 @@ def _convert(hint: Any, value: Any, source: str, where: str) -> Any:
             return float(value)  # YAML reads "1e-4" without a dot as a string
         except ValueError:
             pass
-    if isinstance(hint, type) and isinstance(value, hint) and not (
-        hint is int and isinstance(value, bool)
+    if (
+        isinstance(hint, type)
+        and isinstance(value, hint)
+        and not (hint is int and isinstance(value, bool))
     ):
         return value
     raise UserError(f"{source}: {where} must be {getattr(hint, '__name__', hint)}, got {value!r}")

@@ -132,8 +132,10 @@ class SEANetEncoder(nn.Module):
         for layer in self.model:
             if isinstance(layer, ResnetBlock):
                 x = layer(x, mask)
-            elif isinstance(layer, (nn.ELU, SLSTM)):
-                x = layer(x)
+            elif isinstance(layer, nn.ELU):
+                x = layer(x)  # ELU(0) = 0: padding stays zero
+            elif isinstance(layer, SLSTM):
+                x = apply_mask(layer(x), mask)
             else:
                 x = layer(x)
                 if layer.conv.conv.stride[0] > 1:
@@ -176,8 +178,10 @@ class SEANetDecoder(nn.Module):
         for layer in self.model:
             if isinstance(layer, ResnetBlock):
                 x = layer(x, mask)
-            elif isinstance(layer, (nn.ELU, SLSTM)):
-                x = layer(x)
+            elif isinstance(layer, nn.ELU):
+                x = layer(x)  # ELU(0) = 0: padding stays zero
+            elif isinstance(layer, SLSTM):
+                x = apply_mask(layer(x), mask)
             else:
                 x = layer(x)
                 if isinstance(layer, _WrappedTr):
