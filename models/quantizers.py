@@ -232,8 +232,7 @@ class EuclideanCodebook(nn.Module):
 
     @torch.no_grad()
     def update(self, samples: Tensor, indices: Tensor) -> None:
-        """Restart dead codes, then one EMA step on the (all-reduced) assignments."""
-        self._restart_dead_codes(samples)
+        """One EMA step on the (all-reduced) assignments ``indices`` of ``samples``."""
         onehot = torch.zeros(samples.shape[0], self.size, device=samples.device)
         onehot.scatter_(1, indices[:, None], 1.0)
         counts = distrib.all_reduce_sum(onehot.sum(0))
@@ -244,15 +243,29 @@ class EuclideanCodebook(nn.Module):
         smoothed = (self.cluster_size + self.epsilon) / (total + self.size * self.epsilon) * total
         self.embed.copy_(self.embed_avg / smoothed[:, None])
 
-    def _restart_dead_codes(self, samples: Tensor) -> None:
+    @torch.no_grad()
+    def restart_dead_codes(self, samples: Tensor) -> None:
+        """Move codes whose EMA usage fell below the threshold onto random batch vectors.
+
+        Encodec replaces only ``embed``, after the batch was already assigned, and the EMA
+        step right after recomputes ``embed`` from ``embed_avg / cluster_size`` - undoing
+        the restart. We restart before assigning, and reset those two as well (to the
+        threshold's worth of the new vector, as vector-quantize-pytorch does) so it sticks.
+        """
         if self.dead_code_threshold <= 0 or samples.shape[0] == 0:
             return
         expired = self.cluster_size < self.dead_code_threshold
         if not expired.any():
             return
         replacement = sample_vectors(samples.float(), self.size)
-        self.embed.copy_(torch.where(expired[:, None], replacement, self.embed))
-        distrib.broadcast(self.embed)
+        rows = expired[:, None]
+        self.embed.copy_(torch.where(rows, replacement, self.embed))
+        self.embed_avg.copy_(
+            torch.where(rows, replacement * self.dead_code_threshold, self.embed_avg)
+        )
+        self.cluster_size.masked_fill_(expired, self.dead_code_threshold)
+        for buffer in (self.embed, self.embed_avg, self.cluster_size):
+            distrib.broadcast(buffer)
 
 
 class VectorQuantization(nn.Module):
@@ -313,7 +326,9 @@ class ResidualVQ(nn.Module):
         codes, losses = [], []
         for codebook in self._codebooks(n_q):
             if self.training:
-                codebook.initialise(_valid_rows(residual.detach(), mask))
+                samples = _valid_rows(residual.detach(), mask)
+                codebook.initialise(samples)
+                codebook.restart_dead_codes(samples)
             indices = codebook.quantize(_to_rows(residual.detach()))
             quantized = _from_rows(codebook.embed[indices], batch)
             if self.training:
