@@ -13,7 +13,8 @@ TINY = ["tiny_hificodec_16k", "tiny_encodec_16k", "tiny_soundstream_16k"]
 
 def _clips(model, seconds: list[float], seed: int) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    lengths = [int(s * model.sample_rate) + int(torch.randint(0, 317, (1,), generator=generator)) for s in seconds]  # fmt: skip
+    jitter = torch.randint(0, 317, (len(seconds),), generator=generator).tolist()
+    lengths = [int(s * model.sample_rate) + j for s, j in zip(seconds, jitter, strict=True)]
     return [0.1 * torch.randn(n, generator=generator) for n in lengths]
 
 
