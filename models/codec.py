@@ -22,6 +22,7 @@ from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
 from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
+from academicodec.models.scheduling import micro_batches, run_groups
 from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
 
 
@@ -96,15 +97,63 @@ class CodecModel(nn.Module, ABC):
         return padded, (lengths + self.hop_length - 1) // self.hop_length
 
     def encode(self, wav: Tensor, lengths: Tensor | None = None, n_q: int | None = None) -> Tensor:
-        """Codes [B, K, ceil(T / hop)] (int64); ``n_q`` keeps the first codebooks."""
+        """Codes [B, K, ceil(T / hop)] (int64); ``n_q`` keeps the first codebooks.
+
+        With ``lengths``, frames past each item's ``ceil(length / hop)`` hold code 0. The
+        batch runs in groups (``scheduling``); every grouping gives the same codes.
+        """
+        if wav.dim() == 2:
+            wav = wav[:, None]
+        full = torch.full((wav.shape[0],), wav.shape[-1], device=wav.device)
+        valid = full if lengths is None else lengths.to(wav.device)
+        groups = micro_batches(valid, wav.device)
+
+        def work(rows: Tensor) -> Tensor:
+            part = wav[rows, :, : int(valid[rows].max())]
+            return self._encode_batch(part, None if lengths is None else valid[rows], n_q)
+
+        parts = run_groups(groups, work)
+        if len(groups) == 1 and lengths is None:
+            return parts[0]
+        codes = torch.zeros(
+            wav.shape[0], parts[0].shape[1], self.num_frames(wav.shape[-1]),
+            dtype=torch.long, device=wav.device,
+        )  # fmt: skip
+        for rows, part in zip(groups, parts, strict=True):
+            codes[rows, :, : part.shape[-1]] = part
+        return codes
+
+    def _encode_batch(self, wav: Tensor, lengths: Tensor | None, n_q: int | None) -> Tensor:
         padded, frames = self._frame(wav, lengths)
         latent = self.encoder(padded, frames)
         mask = None if frames is None else length_mask(frames, latent.shape[-1])
-        return self.quantizer.encode(latent, mask, n_q)
+        codes = self.quantizer.encode(latent, mask, n_q)
+        return codes if mask is None else codes * mask.long()
 
     def decode(self, codes: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Waveform [B, 1, F * hop]; ``lengths`` are valid frames per item (zeros after)."""
-        return self.decoder(self.quantizer.decode(codes), lengths)
+        """Waveform [B, 1, F * hop]; ``lengths`` are valid frames per item (zeros after).
+
+        Runs in the same groups as ``encode``."""
+        frames = codes.shape[-1]
+        full = torch.full((codes.shape[0],), frames, device=codes.device)
+        valid = full if lengths is None else lengths.to(codes.device)
+        groups = micro_batches(valid * self.hop_length, codes.device)
+
+        def work(rows: Tensor) -> Tensor:
+            part = codes[rows, :, : int(valid[rows].max())]
+            return self.decoder(
+                self.quantizer.decode(part), None if lengths is None else valid[rows]
+            )
+
+        parts = run_groups(groups, work)
+        if len(groups) == 1 and lengths is None:
+            return parts[0]
+        audio = torch.zeros(
+            codes.shape[0], 1, frames * self.hop_length, dtype=parts[0].dtype, device=codes.device
+        )
+        for rows, part in zip(groups, parts, strict=True):
+            audio[rows, :, : part.shape[-1]] = part
+        return audio
 
     def forward(
         self, wav: Tensor, lengths: Tensor | None = None, n_q: int | None = None

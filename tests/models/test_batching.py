@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from academicodec.models import build_codec
+from academicodec.models import build_codec, scheduling
 from academicodec.models.layers import remove_weight_norm
 
 TINY = ["tiny_hificodec_16k", "tiny_encodec_16k", "tiny_soundstream_16k"]
@@ -65,15 +65,24 @@ def _agreement(model, clips: list[torch.Tensor]) -> float:
     return equal / total
 
 
+@pytest.fixture(params=["cpu-groups", "whole-batch"])
+def batching(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both execution strategies: length-sorted CPU groups, and the whole padded batch at
+    once (what runs on a GPU), where masking alone must keep the codes exact."""
+    if request.param == "whole-batch":
+        monkeypatch.setattr(scheduling, "CPU_GROUP_SAMPLES", 1 << 40)
+    return request.param
+
+
 @pytest.mark.parametrize("name", TINY)
-def test_batched_equals_single_tiny(name: str) -> None:
+def test_batched_equals_single_tiny(name: str, batching: str) -> None:
     model = _initialised(name)
     clips = _clips(model, [3.1, 4.7, 5.0, 0.9, 2.2], seed=1)
     assert _agreement(model, clips) >= 0.999
 
 
 @pytest.mark.slow
-def test_batched_equals_single_full_hificodec() -> None:
+def test_batched_equals_single_full_hificodec(batching: str) -> None:
     """The full-size HiFi-Codec (63.6 M): clips of 3.1/4.7/5.0 s padded to 5 s, the case where
     the original changes 9-32% of codes."""
     model = _initialised("hificodec_16k_320d")
@@ -110,3 +119,25 @@ def test_decode_lengths_zero_the_tail() -> None:
         alone = model.decode(codes[1:, :, :5])
     assert audio[1, :, 5 * model.hop_length :].abs().max() == 0
     torch.testing.assert_close(audio[1, :, : 5 * model.hop_length], alone[0], atol=1e-5, rtol=0)
+
+
+def test_groups_on_threads_give_the_same_codes() -> None:
+    """The CPU path spreads groups over threads (one intra-op thread each)."""
+    model = _initialised("tiny_hificodec_16k")
+    clips = _clips(model, [3.1, 4.7, 5.0, 0.9, 2.2], seed=4)
+    batch, lengths = _batch(clips)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            sequential = model.encode(batch, lengths)
+            audio = model.decode(sequential, (lengths + 319) // 320)
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            threaded = model.encode(batch, lengths)
+            threaded_audio = model.decode(threaded, (lengths + 319) // 320)
+        assert torch.get_num_threads() == 2  # restored after the threaded run
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(sequential, threaded)
+    torch.testing.assert_close(audio, threaded_audio)

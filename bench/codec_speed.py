@@ -1,0 +1,164 @@
+"""Codec speed: encode/decode real-time factors at batch 1 and 16 (5 s clips), peak memory
+for one 60 s clip, per preset; CPU by default, CUDA (bf16 autocast) with --device cuda.
+
+The last line's ``ratio`` is batch-16 over batch-1 encode throughput for
+``hificodec_16k_320d``: batching must never make a clip slower to encode (target >= 1.0 on
+CPU, >= 8 on a GPU). The original HiFi-Codec drops to 0.73 on CPU at batch 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import threading
+import time
+from contextlib import nullcontext
+
+import torch
+from common import report
+
+from academicodec.models import build_codec
+from academicodec.models.layers import remove_weight_norm
+
+DEFAULT_PRESETS = [
+    "tiny_hificodec_16k",
+    "tiny_encodec_16k",
+    "hificodec_16k_320d",
+    "encodec_16k_320d",
+]
+CLIP_SECONDS = 5.0
+
+
+def _model(name: str, device: str):
+    model = build_codec(name).eval()
+    remove_weight_norm(model)
+    return model.to(device)
+
+
+def _autocast(device: str):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else nullcontext()
+
+
+def _rtf(run, audio_seconds: float, device: str, repeats: int) -> float:
+    """Best-of-``repeats`` real-time factor (audio seconds per wall second)."""
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return audio_seconds / best
+
+
+def measure(name: str, device: str, repeats: int) -> dict:
+    """Batch 1 = the 16 clips encoded one call each; batch 16 = one call for all 16."""
+    model = _model(name, device)
+    samples = int(CLIP_SECONDS * model.sample_rate)
+    seconds = 16 * CLIP_SECONDS
+    wav = 0.1 * torch.randn(16, 1, samples, device=device)
+    lengths = torch.full((16,), samples, device=device)
+    results: dict = {"preset": name, "parameters": model.generator_parameters()}
+    with torch.inference_mode(), _autocast(device):
+        codes = model.encode(wav, lengths)  # warm-up
+
+        def one_by_one(run) -> None:
+            for i in range(16):
+                run(i)
+
+        results["encode_rtf_b1"] = _rtf(
+            lambda: one_by_one(lambda i: model.encode(wav[i : i + 1], lengths[i : i + 1])),
+            seconds, device, repeats,
+        )  # fmt: skip
+        results["encode_rtf_b16"] = _rtf(
+            lambda: model.encode(wav, lengths), seconds, device, repeats
+        )
+        results["decode_rtf_b1"] = _rtf(
+            lambda: one_by_one(lambda i: model.decode(codes[i : i + 1])), seconds, device, repeats
+        )
+        results["decode_rtf_b16"] = _rtf(lambda: model.decode(codes), seconds, device, repeats)
+    results = {k: round(v, 2) if isinstance(v, float) else v for k, v in results.items()}
+    results["encode_batch_ratio"] = round(results["encode_rtf_b16"] / results["encode_rtf_b1"], 2)
+    return results
+
+
+class RssSampler:
+    """Peak resident memory while a block runs (sampled every 2 ms from /proc)."""
+
+    def __enter__(self) -> RssSampler:
+        self.baseline = self.peak = _rss_mb()
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, _rss_mb())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, _rss_mb())
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_memory_mb(name: str, device: str) -> float:
+    """Peak RSS growth (CPU) or peak allocated memory (CUDA) for one 60 s clip."""
+    model = _model(name, device)
+    wav = 0.1 * torch.randn(1, 1, 60 * model.sample_rate, device=device)
+    with torch.inference_mode(), _autocast(device):
+        model.encode(wav[..., : model.sample_rate])
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        with RssSampler() as rss:
+            model.decode(model.encode(wav))
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return rss.peak - rss.baseline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--presets", nargs="*", default=DEFAULT_PRESETS)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--peak", help=argparse.SUPPRESS)  # child mode: one preset's memory
+    args = parser.parse_args()
+    if args.peak:
+        print(json.dumps({"peak_mb": peak_memory_mb(args.peak, args.device)}))
+        return
+    rows = []
+    for name in args.presets:
+        row = measure(name, args.device, args.repeats)
+        child = subprocess.run(
+            [sys.executable, __file__, "--peak", name, "--device", args.device],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        row["peak_mb_60s"] = round(json.loads(child.stdout.splitlines()[-1])["peak_mb"], 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    key = next((r for r in rows if r["preset"] == "hificodec_16k_320d"), rows[0])
+    report(
+        {
+            "bench": "codec",
+            "device": args.device,
+            "ratio": key["encode_batch_ratio"],
+            "ratio_preset": key["preset"],
+            "presets": rows,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
