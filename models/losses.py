@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from academicodec import distrib
 from academicodec.models.config import MelLossConfig
 from academicodec.models.mel import MelSpectrogram
 
@@ -54,3 +55,46 @@ class MultiResolutionMelLoss(nn.Module):
     def forward(self, reconstruction: Tensor, target: Tensor) -> Tensor:
         losses = [F.l1_loss(mel(reconstruction), mel(target)) for mel in self.mels]
         return torch.stack(losses).mean()
+
+
+class LossBalancer:
+    """Encodec's loss balancer (Défossez et al., 2022, §3.4), for presets with
+    ``train.use_balancer: true``.
+
+    Each loss's gradient with respect to the model output is rescaled so that its norm is
+    ``weight / sum(weights) * total_norm`` (norms smoothed by an EMA, averaged over ranks),
+    which makes the weights mean "share of the gradient" independent of each loss's scale.
+    Losses that do not depend on the output (the quantizer's) are backpropagated by the
+    caller as usual.
+    """
+
+    def __init__(
+        self,
+        weights: dict[str, float],
+        total_norm: float = 1.0,
+        ema_decay: float = 0.999,
+        epsilon: float = 1e-12,
+    ) -> None:
+        self.weights = weights
+        self.total_norm = total_norm
+        self.ema_decay = ema_decay
+        self.epsilon = epsilon
+        self.norms: dict[str, Tensor] = {}
+        self.fix: dict[str, float] = {}
+
+    def backward(self, losses: dict[str, Tensor], output: Tensor) -> Tensor:
+        """Backpropagate the balanced losses into ``output``'s graph; returns their plain
+        weighted sum (for logging)."""
+        total_weight = sum(self.weights[name] for name in losses)
+        combined = torch.zeros_like(output)
+        for name, loss in losses.items():
+            (grad,) = torch.autograd.grad(loss, [output], retain_graph=True)
+            norm = distrib.all_reduce_mean(grad.detach().norm().reshape(1))[0]
+            previous = self.norms.get(name)
+            smoothed = norm if previous is None else self.ema_decay * previous + norm
+            fix = self.ema_decay * self.fix.get(name, 0.0) + 1.0  # EMA bias correction
+            self.norms[name], self.fix[name] = smoothed, fix
+            scale = self.weights[name] / total_weight * self.total_norm
+            combined += scale * grad / (smoothed / fix + self.epsilon)
+        output.backward(combined)
+        return sum(self.weights[name] * loss.detach() for name, loss in losses.items())
