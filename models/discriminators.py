@@ -14,6 +14,19 @@ from academicodec.models.config import DiscriminatorConfig
 Outputs = tuple[list[Tensor], list[list[Tensor]]]  # logits per sub-disc, feature maps per sub-disc
 
 
+def _run_stack(
+    convs: nn.ModuleList, conv_post: nn.Module, x: Tensor, slope: float
+) -> tuple[Tensor, list[Tensor]]:
+    """Leaky-ReLU conv stack; returns the flattened logits and every layer's feature map."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), slope)
+        features.append(x)
+    x = conv_post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 def _width(channels: int, scale: float) -> int:
     return max(4, int(round(channels * scale)))
 
@@ -44,13 +57,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, pad), mode="reflect" if pad < steps else "constant")
             steps += pad
         x = x.view(batch, channels, steps // self.period, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _run_stack(self.convs, self.conv_post, x, 0.1)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -76,13 +83,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = norm(nn.Conv1d(c[6], 1, 3, 1, padding=1))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _run_stack(self.convs, self.conv_post, x, 0.1)
 
 
 def _groups(groups: int, channels_in: int, channels_out: int) -> int:
@@ -123,13 +124,7 @@ class STFTDiscriminator(nn.Module):
             center=False, return_complex=True,
         )  # fmt: skip
         z = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # [B, 2, frames, freq]
-        features = []
-        for conv in self.convs:
-            z = F.leaky_relu(conv(z), 0.2)
-            features.append(z)
-        z = self.conv_post(z)
-        features.append(z)
-        return z.flatten(1), features
+        return _run_stack(self.convs, self.conv_post, z, 0.2)
 
 
 class Discriminators(nn.Module):

@@ -10,8 +10,6 @@ LSTM is unidirectional, so right padding never reaches the valid frames.
 
 from __future__ import annotations
 
-import math
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -109,8 +107,8 @@ class SEANetEncoder(nn.Module):
         assert arch is not None
         mult = 1
         layers: list[nn.Module] = [_Wrapped(SConv1d(1, arch.n_filters, arch.kernel_size))]
-        self.strides = list(reversed(config.ratios))
-        for ratio in self.strides:
+        self.hop_length = config.hop_length
+        for ratio in reversed(config.ratios):
             dim = mult * arch.n_filters
             for j in range(arch.n_residual_layers):
                 layers.append(
@@ -126,23 +124,7 @@ class SEANetEncoder(nn.Module):
         self.model = nn.ModuleList(layers)
 
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
-        remaining = math.prod(self.strides)
-        mask = None if frames is None else length_mask(frames * remaining, x.shape[-1])
-        stride_iter = iter(self.strides)
-        for layer in self.model:
-            if isinstance(layer, ResnetBlock):
-                x = layer(x, mask)
-            elif isinstance(layer, nn.ELU):
-                x = layer(x)  # ELU(0) = 0: padding stays zero
-            elif isinstance(layer, SLSTM):
-                x = apply_mask(layer(x), mask)
-            else:
-                x = layer(x)
-                if layer.conv.conv.stride[0] > 1:
-                    remaining //= next(stride_iter)
-                    mask = None if frames is None else length_mask(frames * remaining, x.shape[-1])
-                x = apply_mask(x, mask)
-        return x
+        return _run_masked(self.model, x, frames, x.shape[-1] // self.hop_length)
 
 
 class SEANetDecoder(nn.Module):
@@ -169,26 +151,32 @@ class SEANetDecoder(nn.Module):
             mult //= 2
         layers += [nn.ELU(), _Wrapped(SConv1d(arch.n_filters, 1, arch.last_kernel_size))]
         self.model = nn.ModuleList(layers)
-        self.ratios = list(config.ratios)
 
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
-        scale = 1
-        mask = None if frames is None else length_mask(frames, x.shape[-1])
-        rates = iter(self.ratios)
-        for layer in self.model:
-            if isinstance(layer, ResnetBlock):
-                x = layer(x, mask)
-            elif isinstance(layer, nn.ELU):
-                x = layer(x)  # ELU(0) = 0: padding stays zero
-            elif isinstance(layer, SLSTM):
-                x = apply_mask(layer(x), mask)
-            else:
-                x = layer(x)
-                if isinstance(layer, _WrappedTr):
-                    scale *= next(rates)
-                    mask = None if frames is None else length_mask(frames * scale, x.shape[-1])
-                x = apply_mask(x, mask)
-        return x
+        return _run_masked(self.model, x, frames, x.shape[-1])
+
+
+def _run_masked(
+    layers: nn.ModuleList, x: Tensor, frames: Tensor | None, total_frames: int
+) -> Tensor:
+    """Run a SEANet stack, re-zeroing past each item's length after every layer that can
+    write there. A stage of length L holds L / total_frames steps per latent frame."""
+
+    def mask_for(length: int) -> Mask:
+        return None if frames is None else length_mask(frames * (length // total_frames), length)
+
+    mask = mask_for(x.shape[-1])
+    for layer in layers:
+        if isinstance(layer, ResnetBlock):
+            x = layer(x, mask)
+        elif isinstance(layer, nn.ELU):
+            x = layer(x)  # ELU(0) = 0: padding stays zero
+        else:  # convs and the LSTM
+            x = layer(x)
+            if mask is not None and mask.shape[-1] != x.shape[-1]:
+                mask = mask_for(x.shape[-1])
+            x = apply_mask(x, mask)
+    return x
 
 
 class _WrappedTr(nn.Module):
