@@ -88,6 +88,8 @@ class CodecModel(nn.Module, ABC):
             wav = wav[:, None]
         if wav.dim() != 3 or wav.shape[1] != 1:
             raise ValueError(f"expected a waveform [B, 1, T] or [B, T], got {tuple(wav.shape)}")
+        if self.config.compat:  # the original's framing: the input as it is, no masks
+            return wav, None
         frames = self.num_frames(wav.shape[-1])
         padded = torch.nn.functional.pad(wav, (0, frames * self.hop_length - wav.shape[-1]))
         if lengths is None:
@@ -106,11 +108,14 @@ class CodecModel(nn.Module, ABC):
             wav = wav[:, None]
         full = torch.full((wav.shape[0],), wav.shape[-1], device=wav.device)
         valid = full if lengths is None else lengths.to(wav.device)
-        groups = micro_batches(valid, wav.device)
+        # In compat mode each item runs alone at its own length, as the original does.
+        single = self.config.compat and lengths is not None
+        groups = micro_batches(valid, wav.device, single)
 
         def work(rows: Tensor) -> Tensor:
             part = wav[rows, :, : int(valid[rows].max())]
-            return self._encode_batch(part, None if lengths is None else valid[rows], n_q)
+            part_lengths = None if lengths is None or single else valid[rows]
+            return self._encode_batch(part, part_lengths, n_q)
 
         parts = run_groups(groups, work)
         if len(groups) == 1 and lengths is None:
@@ -137,7 +142,8 @@ class CodecModel(nn.Module, ABC):
         frames = codes.shape[-1]
         full = torch.full((codes.shape[0],), frames, device=codes.device)
         valid = full if lengths is None else lengths.to(codes.device)
-        groups = micro_batches(valid * self.hop_length, codes.device)
+        single = self.config.compat and lengths is not None
+        groups = micro_batches(valid * self.hop_length, codes.device, single)
 
         def work(rows: Tensor) -> Tensor:
             part = codes[rows, :, : int(valid[rows].max())]

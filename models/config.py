@@ -50,6 +50,8 @@ class EncodecArch:
     dilation_base: int = 2
     compress: int = 2
     lstm_layers: int = 2
+    # "zeros" (ours) or "reflect" (encodec's; applied per item at its own end when batched)
+    pad_mode: str = "zeros"
     bandwidths: tuple[float, ...] = (1.5, 3.0, 6.0, 12.0)
     ema_decay: float = 0.99
     kmeans_iters: int = 50
@@ -131,9 +133,15 @@ class CodecConfig:
     hificodec: HiFiCodecArch | None = None
     encodec: EncodecArch | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
+    # The original AcademiCodec framing, for reproducing its numbers (docs/models.md):
+    # HiFi-Codec floor(T / hop) frames and GroupNorm over the whole input; Encodec's
+    # per-conv padding of a ragged end. Items are then encoded one at a time.
+    compat: bool = False
 
     def __post_init__(self) -> None:
         _one_of("family", self.family, FAMILIES)
+        if self.encodec is not None:
+            _one_of("encodec.pad_mode", self.encodec.pad_mode, ("zeros", "reflect"))
         if not self.ratios or any(r < 1 for r in self.ratios):
             raise ValueError(f"ratios must be positive integers, got {self.ratios}")
         if self.family == "hificodec":

@@ -22,9 +22,12 @@ R = TypeVar("R")
 CPU_GROUP_SAMPLES = 1 << 17
 
 
-def micro_batches(lengths: Tensor, device: torch.device) -> list[Tensor]:
-    """Row indices, longest first, grouped so each group's padded size stays in cache."""
+def micro_batches(lengths: Tensor, device: torch.device, single: bool = False) -> list[Tensor]:
+    """Row indices, longest first, grouped so each group's padded size stays in cache
+    (``single``: one row a group)."""
     rows = torch.argsort(lengths, descending=True)
+    if single:
+        return [row[None] for row in rows]
     if device.type != "cpu":
         return [rows]
     groups: list[list[int]] = []

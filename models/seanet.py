@@ -10,6 +10,10 @@ LSTM is unidirectional, so right padding never reaches the valid frames.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -18,21 +22,64 @@ from academicodec.models.layers import Mask, apply_mask, length_mask, weight_nor
 
 
 class SConv1d(nn.Module):
-    """Weight-normed Conv1d with encodec's non-causal "same" padding (zeros)."""
+    """Weight-normed Conv1d with encodec's non-causal "same" padding.
+
+    ``pad_mode``: ``"zeros"`` (our default), or ``"reflect"`` as encodec. With a mask,
+    reflect padding mirrors each item at its own end, so a batched item sees exactly what
+    it sees alone. ``compat=True`` adds encodec's extra right padding that completes the
+    last window for inputs that are not a multiple of the stride (the original's framing).
+    """
 
     def __init__(
         self, channels_in: int, channels_out: int, kernel_size: int, stride: int = 1,
-        dilation: int = 1,
+        dilation: int = 1, pad_mode: str = "zeros", compat: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         self.conv = weight_norm(
             nn.Conv1d(channels_in, channels_out, kernel_size, stride, dilation=dilation)
         )
-        padding_total = (kernel_size - 1) * dilation - (stride - 1)
-        self.padding = (padding_total - padding_total // 2, padding_total // 2)
+        self.kernel = (kernel_size - 1) * dilation + 1
+        self.stride = stride
+        self.padding_total = self.kernel - stride
+        self.padding = (self.padding_total - self.padding_total // 2, self.padding_total // 2)
+        self.pad_mode, self.compat = pad_mode, compat
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.pad(x, self.padding))
+    def forward(self, x: Tensor, mask: Mask = None) -> Tensor:
+        left, right = self.padding
+        if self.compat:
+            right += _extra_padding(x.shape[-1], self.kernel, self.stride, self.padding_total)
+        if self.pad_mode == "zeros":
+            return self.conv(F.pad(x, (left, right)))
+        if mask is None:
+            return self.conv(_reflect_pad(x, left, right))
+        valid = mask[:, 0].sum(-1).long()
+        return self.conv(_reflect_pad_per_item(x, valid, left, right))
+
+
+def _extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
+    """encodec's ``get_extra_padding_for_conv1d``: pad so the last window is complete."""
+    frames = (length - kernel + padding_total) / stride + 1
+    ideal = (math.ceil(frames) - 1) * stride + (kernel - padding_total)
+    return ideal - length
+
+
+def _reflect_pad(x: Tensor, left: int, right: int) -> Tensor:
+    """encodec's ``pad1d``: reflect, zero-extending first when the input is too short."""
+    length = x.shape[-1]
+    extra = max(left, right) - length + 1 if length <= max(left, right) else 0
+    if extra:
+        x = F.pad(x, (0, extra))
+    padded = F.pad(x, (left, right), mode="reflect")
+    return padded[..., : padded.shape[-1] - extra]
+
+
+def _reflect_pad_per_item(x: Tensor, valid: Tensor, left: int, right: int) -> Tensor:
+    """Reflect-pad every item at its own valid end (positions past it are not read)."""
+    positions = torch.arange(-left, x.shape[-1] + right, device=x.device)[None, :]
+    last = (valid - 1).clamp(min=0)[:, None]
+    index = positions.abs()
+    index = torch.where(index > last, 2 * last - index, index).clamp(0, x.shape[-1] - 1)
+    return torch.gather(x, 2, index[:, None, :].expand(-1, x.shape[1], -1))
 
 
 class SConvTranspose1d(nn.Module):
@@ -54,24 +101,26 @@ class SConvTranspose1d(nn.Module):
 class ResnetBlock(nn.Module):
     """``shortcut(x) + block(x)``, block = ELU, conv k (dilated), ELU, conv 1 (compressed)."""
 
-    def __init__(self, dim: int, kernel_size: int, dilation: int, compress: int) -> None:
+    def __init__(
+        self, dim: int, kernel_size: int, dilation: int, compress: int, **conv: Any
+    ) -> None:
         super().__init__()
         hidden = dim // compress
         self.block = nn.ModuleList(
             [
                 nn.ELU(),
-                _Wrapped(SConv1d(dim, hidden, kernel_size, dilation=dilation)),
+                _Wrapped(SConv1d(dim, hidden, kernel_size, dilation=dilation, **conv)),
                 nn.ELU(),
-                _Wrapped(SConv1d(hidden, dim, 1)),
+                _Wrapped(SConv1d(hidden, dim, 1, **conv)),
             ]
         )
-        self.shortcut = _Wrapped(SConv1d(dim, dim, 1))
+        self.shortcut = _Wrapped(SConv1d(dim, dim, 1, **conv))
 
     def forward(self, x: Tensor, mask: Mask = None) -> Tensor:
         y = x
         for layer in self.block:
-            y = layer(y) if isinstance(layer, nn.ELU) else apply_mask(layer(y), mask)
-        return apply_mask(self.shortcut(x), mask) + y
+            y = layer(y) if isinstance(layer, nn.ELU) else apply_mask(layer(y, mask), mask)
+        return apply_mask(self.shortcut(x, mask), mask) + y
 
 
 class _Wrapped(nn.Module):
@@ -82,8 +131,8 @@ class _Wrapped(nn.Module):
         super().__init__()
         self.conv = conv
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+    def forward(self, x: Tensor, mask: Mask = None) -> Tensor:
+        return self.conv(x, mask)
 
 
 class SLSTM(nn.Module):
@@ -105,21 +154,27 @@ class SEANetEncoder(nn.Module):
         super().__init__()
         arch = config.encodec
         assert arch is not None
+        conv = {"pad_mode": arch.pad_mode, "compat": config.compat}
         mult = 1
-        layers: list[nn.Module] = [_Wrapped(SConv1d(1, arch.n_filters, arch.kernel_size))]
+        layers: list[nn.Module] = [_Wrapped(SConv1d(1, arch.n_filters, arch.kernel_size, **conv))]
         self.hop_length = config.hop_length
         for ratio in reversed(config.ratios):
             dim = mult * arch.n_filters
             for j in range(arch.n_residual_layers):
                 layers.append(
                     ResnetBlock(
-                        dim, arch.residual_kernel_size, arch.dilation_base**j, arch.compress
-                    )
+                        dim,
+                        arch.residual_kernel_size,
+                        arch.dilation_base**j,
+                        arch.compress,
+                        **conv,
+                    )  # fmt: skip
                 )
-            layers += [nn.ELU(), _Wrapped(SConv1d(dim, dim * 2, ratio * 2, stride=ratio))]
+            down = SConv1d(dim, dim * 2, ratio * 2, stride=ratio, **conv)
+            layers += [nn.ELU(), _Wrapped(down)]
             mult *= 2
         layers.append(SLSTM(mult * arch.n_filters, arch.lstm_layers))
-        last = SConv1d(mult * arch.n_filters, config.latent_dim, arch.last_kernel_size)
+        last = SConv1d(mult * arch.n_filters, config.latent_dim, arch.last_kernel_size, **conv)
         layers += [nn.ELU(), _Wrapped(last)]
         self.model = nn.ModuleList(layers)
 
@@ -134,9 +189,11 @@ class SEANetDecoder(nn.Module):
         super().__init__()
         arch = config.encodec
         assert arch is not None
+        conv = {"pad_mode": arch.pad_mode, "compat": config.compat}
         mult = 2 ** len(config.ratios)
+        first = SConv1d(config.latent_dim, mult * arch.n_filters, arch.kernel_size, **conv)
         layers: list[nn.Module] = [
-            _Wrapped(SConv1d(config.latent_dim, mult * arch.n_filters, arch.kernel_size)),
+            _Wrapped(first),
             SLSTM(mult * arch.n_filters, arch.lstm_layers),
         ]
         for ratio in config.ratios:
@@ -145,11 +202,16 @@ class SEANetDecoder(nn.Module):
             for j in range(arch.n_residual_layers):
                 layers.append(
                     ResnetBlock(
-                        dim // 2, arch.residual_kernel_size, arch.dilation_base**j, arch.compress
-                    )
+                        dim // 2,
+                        arch.residual_kernel_size,
+                        arch.dilation_base**j,
+                        arch.compress,
+                        **conv,
+                    )  # fmt: skip
                 )
             mult //= 2
-        layers += [nn.ELU(), _Wrapped(SConv1d(arch.n_filters, 1, arch.last_kernel_size))]
+        last = SConv1d(arch.n_filters, 1, arch.last_kernel_size, **conv)
+        layers += [nn.ELU(), _Wrapped(last)]
         self.model = nn.ModuleList(layers)
 
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
@@ -171,8 +233,8 @@ def _run_masked(
             x = layer(x, mask)
         elif isinstance(layer, nn.ELU):
             x = layer(x)  # ELU(0) = 0: padding stays zero
-        else:  # convs and the LSTM
-            x = layer(x)
+        else:  # convs (which may pad by reflection inside each item), the LSTM
+            x = layer(x, mask) if isinstance(layer, _Wrapped) else layer(x)
             if mask is not None and mask.shape[-1] != x.shape[-1]:
                 mask = mask_for(x.shape[-1])
             x = apply_mask(x, mask)
