@@ -184,6 +184,49 @@ def presets(
     console.print(table)
 
 
+@app.command("import-academicodec")
+def import_academicodec_command(
+    checkpoint: Annotated[Path, typer.Argument(help="An original AcademiCodec checkpoint.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where model.safetensors + config.yaml go.")],
+    family: Annotated[
+        str | None, typer.Option(help="hificodec | encodec (detected when omitted).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="HiFi-Codec: the original config_*.json.")
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Preset to start from (default: by family and rate).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
+    ] = None,
+) -> None:
+    """Convert a released AcademiCodec checkpoint into our export (strict key mapping)."""
+    from academicodec.models import save_codec
+    from academicodec.models.original import import_academicodec
+
+    model = import_academicodec(checkpoint, family, config, preset, parse_overrides(overrides))
+    out = save_codec(model, out_dir)
+    console.print(
+        f"{model.config.family} {model.sample_rate} Hz, hop {model.hop_length}, "
+        f"{model.num_codebooks} x {model.codebook_size} codes, "
+        f"{model.generator_parameters():,} parameters -> {out}"
+    )
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` strings (values parsed as YAML: numbers, lists, true/false)."""
+    import yaml
+
+    parsed: dict[str, object] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects KEY=VALUE, got {pair!r}")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Argument(help="Where the demo corpus and outputs go.")] = Path(

@@ -6,5 +6,14 @@ nothing outside this package touches a concrete class.
 
 from academicodec.models.codec import CodecModel, CodecOutput, build_codec
 from academicodec.models.config import CodecConfig, load_codec_config
+from academicodec.models.export import load_codec, save_codec
 
-__all__ = ["CodecConfig", "CodecModel", "CodecOutput", "build_codec", "load_codec_config"]
+__all__ = [
+    "CodecConfig",
+    "CodecModel",
+    "CodecOutput",
+    "build_codec",
+    "load_codec",
+    "load_codec_config",
+    "save_codec",
+]

@@ -154,7 +154,7 @@ class HiFiGenerator(nn.Module):
                 out = self.resblocks[i * self.num_kernels + j](x, mask)
                 summed = out if summed is None else summed + out
             x = summed / self.num_kernels
-        x = F.leaky_relu(x)
+        x = F.leaky_relu(x, LRELU_SLOPE)  # AcademiCodec's generator: 0.1 here too
         return apply_mask(self.conv_post(x).tanh(), mask)
 
 

@@ -26,6 +26,11 @@ TABLE = {
     "tiny_encodec_16k": (16000, 320, 50, 4, 1024, 2.0),
     "tiny_soundstream_16k": (16000, 320, 50, 4, 1024, 2.0),
     "tiny_hificodec_16k": (16000, 320, 50, 4, 1024, 2.0),
+    # The released AcademiCodec architectures (import targets, issue 8)
+    "academicodec_hificodec_16k_320d": (16000, 320, 50, 4, 1024, 2.0),
+    "academicodec_hificodec_24k_320d": (24000, 320, 75, 4, 1024, 3.0),
+    "academicodec_hificodec_24k_240d": (24000, 240, 100, 4, 1024, 4.0),
+    "academicodec_encodec_16k_320d": (16000, 320, 50, 24, 1024, 12.0),
 }
 # Generator parameters of the original AcademiCodec models (weight norm removed).
 ORIGINAL_PARAMETERS = {
@@ -35,6 +40,8 @@ ORIGINAL_PARAMETERS = {
     "encodec_24k_240d": 16_600_000,  # "16.6 M": compared within 5%
     "tiny_hificodec_16k": 560_861,  # the small fixture model's architecture
     "tiny_encodec_16k": 248_669,
+    "academicodec_hificodec_16k_320d": 63_602_497,
+    "academicodec_encodec_16k_320d": 17_599_713,
 }
 
 
@@ -51,6 +58,8 @@ def test_preset_matches_design(name: str) -> None:
     assert model.bitrate_kbps() == pytest.approx(kbps)
     if name in ORIGINAL_PARAMETERS:
         assert model.generator_parameters() == pytest.approx(ORIGINAL_PARAMETERS[name], rel=0.05)
+    if name.startswith("academicodec_") and name in ORIGINAL_PARAMETERS:
+        assert model.generator_parameters() == ORIGINAL_PARAMETERS[name]  # exactly
     if name.startswith("tiny_"):
         assert model.generator_parameters() < 1_000_000
 
