@@ -184,6 +184,97 @@ def presets(
     console.print(table)
 
 
+@app.command()
+def tokenize(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="INPUT... OUT: manifests, prepare/shard folders, audio folders, HF data"
+        ),
+    ],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Export dir or checkpoint.")],
+    formats: Annotated[
+        str, typer.Option("--format", help="webdataset,shar,parquet")
+    ] = "webdataset",
+    batch_seconds: Annotated[
+        float, typer.Option(help="Padded audio per batch (0: one item).")
+    ] = 120.0,
+    max_chunk_seconds: Annotated[float, typer.Option(help="Longer items: chunked.")] = 60.0,
+    items_per_shard: Annotated[int, typer.Option(help="Items per output shard.")] = 1000,
+    n_q: Annotated[int | None, typer.Option("--n-q", help="Codebooks to keep.")] = None,
+    text_model: Annotated[
+        Path | None, typer.Option(help="sentencepiece model (text train).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
+    workers: Annotated[int, typer.Option(help="DataLoader workers reading audio.")] = 2,
+) -> None:
+    """Encode every input item into sharded discrete codes (resumable, rank-sliced)."""
+    from academicodec import distrib
+    from academicodec.tokenizer.run import TokenizeSettings
+    from academicodec.tokenizer.run import tokenize as run_tokenize
+
+    if len(paths) < 2:
+        raise UserError("tokenize needs at least one INPUT and an OUT directory")
+    settings = TokenizeSettings(
+        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+        batch_seconds=batch_seconds,
+        max_chunk_seconds=max_chunk_seconds,
+        items_per_shard=items_per_shard,
+        n_q=n_q,
+        workers=workers,
+    )
+    index = run_tokenize(
+        model, list(paths[:-1]), paths[-1], settings, text_model, device, tqdm_progress
+    )
+    if index is None:
+        console.print(f"rank {distrib.rank()}: wrote its shards into {paths[-1]}")
+        return
+    totals = index["totals"]
+    console.print(
+        f"{totals['items']} items ({totals['seconds'] / 3600:.3f} h) -> "
+        f"{index['num_codebooks']} x {index['codebook_size']} codes at "
+        f"{index['frame_rate']:g} frames/s, {', '.join(index['formats'])} in {paths[-1]}"
+    )
+    if index["skipped"]:
+        console.print(f"[yellow]skipped {len(index['skipped'])} item(s)[/] (tokenize_report.json)")
+
+
+text_app = typer.Typer(
+    help="Text tokens for the transcripts (sentencepiece).", no_args_is_help=True
+)
+app.add_typer(text_app, name="text")
+
+
+@text_app.command("train")
+def text_train(
+    paths: Annotated[list[Path], typer.Argument(help="MANIFEST... OUT (model prefix)")],
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 512,
+    model_type: Annotated[str, typer.Option(help="bpe | unigram | char | word")] = "bpe",
+) -> None:
+    """Train a sentencepiece model on the manifests' transcripts."""
+    from academicodec.tokenizer.text import train_text_model
+
+    if len(paths) < 2:
+        raise UserError("text train needs at least one MANIFEST and an OUT model prefix")
+    model = train_text_model(list(paths[:-1]), paths[-1], vocab_size, model_type)
+    console.print(f"text model: {model}")
+
+
+@app.command()
+def decode(
+    codes_dir: Annotated[Path, typer.Argument(help="A tokenize output folder.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where the .wav files go.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Export dir or checkpoint.")],
+    ids: Annotated[list[str] | None, typer.Option("--ids", help="Only these ids.")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+) -> None:
+    """Turn codes back into audio files at the model's rate."""
+    from academicodec.tokenizer.decode import decode_codes
+
+    written = decode_codes(codes_dir, out_dir, model, ids, device, tqdm_progress)
+    console.print(f"{len(written)} file(s) in {out_dir}")
+
+
 @app.command("import-academicodec")
 def import_academicodec_command(
     checkpoint: Annotated[Path, typer.Argument(help="An original AcademiCodec checkpoint.")],

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import threading
 import time
 from contextlib import nullcontext
 
 import torch
 from common import report
 
+from academicodec.memory import RssSampler
 from academicodec.models import build_codec
 from academicodec.models.layers import remove_weight_norm
 
@@ -87,32 +86,6 @@ def measure(name: str, device: str, repeats: int) -> dict:
     return results
 
 
-class RssSampler:
-    """Peak resident memory while a block runs (sampled every 2 ms from /proc)."""
-
-    def __enter__(self) -> RssSampler:
-        self.baseline = self.peak = _rss_mb()
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, _rss_mb())
-            time.sleep(0.002)
-
-    def __exit__(self, *exc: object) -> None:
-        self.running = False
-        self.thread.join()
-        self.peak = max(self.peak, _rss_mb())
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
 def peak_memory_mb(name: str, device: str) -> float:
     """Peak RSS growth (CPU) or peak allocated memory (CUDA) for one 60 s clip."""
     model = _model(name, device)
@@ -125,7 +98,7 @@ def peak_memory_mb(name: str, device: str) -> float:
             model.decode(model.encode(wav))
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
-    return rss.peak - rss.baseline
+    return rss.growth
 
 
 def main() -> None:

@@ -27,15 +27,20 @@ class ShardItem:
     """One sample to write: a window of a recording, plus the metadata for its JSON."""
 
     key: str
-    source: str  # file path, or a serialised cut for non-file sources
+    source: str  # file path, a shard tar path (with ``member``), or a serialised cut
     is_file: bool
     start: int  # in samples of the recording
     frames: int
     recording_rate: int
     meta: dict[str, Any]
+    member: str | None = None  # the audio member's name when ``source`` is a shard tar
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.recording_rate
 
     def fingerprint(self) -> list[Any]:
-        return [self.key, self.source, self.start, self.frames, self.recording_rate]
+        return [self.key, self.source, self.member, self.start, self.frames, self.recording_rate]
 
 
 def find_manifests(paths: list[str | Path]) -> list[Path]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import multiprocessing
 import random
+import tarfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from academicodec import __version__, distrib
-from academicodec.audio import downmix, encode_audio, resample
+from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes, ensure_writable_dir
 from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
@@ -235,6 +236,13 @@ def write_one_shard(
 
 def read_item(item: ShardItem, sample_rate: int) -> np.ndarray:
     """The item's window as mono float32 at ``sample_rate``."""
+    if item.member is not None:  # a sample inside a shard written by ``shard``
+        with tarfile.open(item.source, "r:") as tar:
+            handle = tar.extractfile(item.member)
+            if handle is None:
+                raise ValueError(f"{item.source} has no member {item.member}")
+            mono, rate = load_audio(handle.read())
+        return resample(mono, rate, sample_rate)
     if item.is_file:
         with sf.SoundFile(item.source) as f:
             if item.start:

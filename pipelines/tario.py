@@ -46,8 +46,11 @@ class TarSampleWriter:
 
     def add(self, key: str, files: dict[str, bytes]) -> None:
         for ext, data in files.items():
-            header = member_header(f"{key}.{ext}", len(data))
-            self._write(b"".join((header, data, b"\0" * (-len(data) % tarfile.BLOCKSIZE))))
+            self.add_member(f"{key}.{ext}", data)
+
+    def add_member(self, name: str, data: bytes) -> None:
+        header = member_header(name, len(data))
+        self._write(b"".join((header, data, b"\0" * (-len(data) % tarfile.BLOCKSIZE))))
 
     def close(self) -> None:
         """End-of-archive: two zero blocks, then zeros up to a whole record (as tarfile does)."""

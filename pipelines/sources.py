@@ -1,0 +1,93 @@
+"""Any input a stage can read - cut manifests, a ``prepare`` output, a shard folder, a
+folder of audio, a local HF dataset - as one list of ``ShardItem``s.
+
+Folders of audio and HF datasets go through ``prepare`` (into ``workdir``), so they get the
+same probing and the same report of skipped files as everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from academicodec.errors import UserError
+from academicodec.manifests import prepare
+from academicodec.pipelines.index import INDEX_NAME, ShardIndex
+from academicodec.pipelines.items import CUTS_GLOB, ShardItem, find_manifests, plan_items
+from academicodec.pipelines.tario import split_member
+
+NO_WINDOWS = 1e9  # whole cuts: a stage that chunks long items itself does not window them
+
+
+def collect_items(
+    inputs: list[str | Path], workdir: Path
+) -> tuple[list[ShardItem], list[dict[str, Any]]]:
+    """Items of every input (sorted by key, duplicates reported), and what was skipped."""
+    items: dict[str, ShardItem] = {}
+    skipped: list[dict[str, Any]] = []
+    for number, raw in enumerate(inputs):
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise UserError(f"input {path} does not exist")
+        found, dropped = _items_of(path, workdir / f"input-{number}")
+        skipped.extend(dropped)
+        for item in found:
+            if item.key in items:
+                skipped.append({"id": item.meta["id"], "reason": f"duplicate id (in {path})"})
+            else:
+                items[item.key] = item
+    return [items[k] for k in sorted(items)], skipped
+
+
+def _items_of(path: Path, workdir: Path) -> tuple[list[ShardItem], list[dict[str, Any]]]:
+    if path.is_dir() and (path / INDEX_NAME).is_file():
+        return _shard_items(path), []
+    if path.is_file() or (path.is_dir() and any(path.glob(CUTS_GLOB))):
+        return plan_items(find_manifests([path]), NO_WINDOWS, 0.0)
+    corpus = "hf" if _is_hf(path) else "folder"
+    report = prepare(corpus, path, workdir)
+    skipped = [{"id": f.path, "reason": f.reason} for f in report.skipped]
+    items, dropped = plan_items(find_manifests([workdir]), NO_WINDOWS, 0.0)
+    return items, skipped + dropped
+
+
+def _is_hf(path: Path) -> bool:
+    return (
+        (path / "dataset_dict.json").is_file()
+        or (path / "state.json").is_file()
+        or any(path.glob("*.parquet"))
+    )
+
+
+def _shard_items(folder: Path) -> list[ShardItem]:
+    """One item per sample of a shard set, pointing at its audio member."""
+    index = ShardIndex.load(folder)
+    items = []
+    for record in index.shards:
+        path = folder / record.name
+        members: dict[str, dict[str, tarfile.TarInfo]] = {}
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                key, ext = split_member(member.name)
+                members.setdefault(key, {})[ext] = member
+            for key, files in members.items():
+                audio = next((files[e] for e in ("flac", "wav") if e in files), None)
+                if audio is None or "json" not in files:
+                    continue
+                handle = tar.extractfile(files["json"])
+                meta = json.loads(handle.read()) if handle else {}
+                items.append(
+                    ShardItem(
+                        key=key,
+                        source=str(path),
+                        is_file=False,
+                        start=0,
+                        frames=int(meta.get("num_samples", 0)),
+                        recording_rate=int(meta.get("sample_rate", index.sample_rate)),
+                        meta=meta,
+                        member=audio.name,
+                    )
+                )
+    return items

@@ -1,0 +1,296 @@
+"""``tokenize``: every input item -> discrete codes, sharded, in up to three formats.
+
+Reading, decoding and resampling run in DataLoader workers; the model encodes batches of
+length-sorted items with ``lengths`` (so batching never changes the codes); each item is
+trimmed to ``ceil(samples / hop)`` frames. Items longer than ``max_chunk_seconds`` are
+encoded in hop-aligned, non-overlapping chunks, one at a time, so memory stays bounded.
+Ranks take disjoint, duration-balanced slices (``plan``); finished output shards are
+recorded and kept by a re-run, so a killed run resumes to the same output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from academicodec import __version__, distrib
+from academicodec.errors import UserError
+from academicodec.files import atomic_write_bytes, ensure_writable_dir, sha256_file
+from academicodec.models import CodecModel, load_codec
+from academicodec.models.export import WEIGHTS_NAME
+from academicodec.pipelines.items import ShardItem
+from academicodec.pipelines.shard import read_item
+from academicodec.pipelines.sources import collect_items
+from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.tokenizer.plan import OutputShard, batches, output_shards
+from academicodec.tokenizer.text import TextTokenizer
+from academicodec.tokenizer.writers import FORMATS, ShardOutput
+
+PROGRESS_DIR = ".progress"
+REPORT_NAME = "tokenize_report.json"
+INDEX_NAME = "index.json"
+
+
+@dataclass(frozen=True)
+class TokenizeSettings:
+    formats: tuple[str, ...] = ("webdataset",)
+    batch_seconds: float = 120.0
+    max_chunk_seconds: float = 60.0
+    items_per_shard: int = 1000
+    n_q: int | None = None
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise UserError(f"--format: choose from {', '.join(FORMATS)} (got {unknown})")
+        if self.max_chunk_seconds <= 0 or self.items_per_shard < 1 or self.workers < 0:
+            raise UserError("--max-chunk-seconds, --items-per-shard and --workers must be positive")
+
+
+class _Audio(Dataset):
+    """Reads, downmixes and resamples items in DataLoader workers."""
+
+    def __init__(self, items: list[ShardItem], sample_rate: int) -> None:
+        self.items, self.sample_rate = items, sample_rate
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
+        try:
+            audio = read_item(self.items[index], self.sample_rate)
+            if len(audio) == 0:
+                return index, None, "empty audio"
+            return index, audio, None
+        except Exception as exc:  # reported, never fatal
+            return index, None, f"unreadable audio: {exc}"
+
+
+def _collate(batch: list[tuple[int, np.ndarray | None, str | None]]) -> dict[str, Any]:
+    good = [(i, a) for i, a, _ in batch if a is not None]
+    errors = [(i, e) for i, a, e in batch if a is None]
+    longest = max((len(a) for _, a in good), default=0)
+    wav = torch.zeros(len(good), 1, longest)
+    for row, (_, audio) in enumerate(good):
+        wav[row, 0, : len(audio)] = torch.from_numpy(audio)
+    lengths = torch.tensor([len(a) for _, a in good], dtype=torch.long)
+    return {"indices": [i for i, _ in good], "wav": wav, "lengths": lengths, "errors": errors}
+
+
+def tokenize(
+    model_path: str | Path,
+    inputs: list[str | Path],
+    out: str | Path,
+    settings: TokenizeSettings,
+    text_model: str | Path | None = None,
+    device: str = "cpu",
+    progress: ProgressFactory = silent_progress,
+    wait_timeout: float = 24 * 3600.0,
+) -> dict[str, Any] | None:
+    """Encode every item of ``inputs``; returns the index on rank 0 (``None`` elsewhere)."""
+    out_dir = Path(out).expanduser().resolve()
+    ensure_writable_dir(out_dir, "OUT")
+    model = load_codec(model_path).to(device)
+    texts = TextTokenizer(text_model) if text_model else None
+    items, skipped = collect_items(list(inputs), out_dir / ".inputs")
+    if not items:
+        raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
+    rank, world = distrib.rank(), distrib.world_size()
+    shards = output_shards(items, world, settings.items_per_shard)
+    plan = _fingerprint(shards, settings, model_path, text_model)
+    mine = [s for s in shards if s.rank == rank and _record(out_dir, s, plan) is None]
+    bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
+    started, seconds = time.monotonic(), 0.0
+    for shard in mine:
+        seconds += _encode_shard(model, shard, out_dir, settings, texts, plan, device, bar)
+    bar.close()
+    distrib.barrier()
+    if rank != 0:
+        return None
+    records = _wait(out_dir, shards, plan, wait_timeout)
+    index = _index(model, model_path, shards, records, settings, skipped, plan)
+    atomic_write_bytes(out_dir / INDEX_NAME, (json.dumps(index, indent=2) + "\n").encode())
+    report = {"skipped": index["skipped"], "seconds_encoded_here": round(seconds, 2)}
+    report["wall_seconds"] = round(time.monotonic() - started, 2)
+    atomic_write_bytes(out_dir / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
+    return index
+
+
+def _encode_shard(
+    model: CodecModel,
+    shard: OutputShard,
+    out_dir: Path,
+    settings: TokenizeSettings,
+    texts: TextTokenizer | None,
+    plan: str,
+    device: str,
+    bar: Any,
+) -> float:
+    rate, hop = model.sample_rate, model.hop_length
+    seconds = [item.seconds for item in shard.items]
+    groups = batches(seconds, settings.batch_seconds, settings.max_chunk_seconds)
+    loader = DataLoader(
+        _Audio(shard.items, rate),
+        batch_sampler=groups,
+        num_workers=settings.workers,
+        collate_fn=_collate,
+        pin_memory=device.startswith("cuda"),
+    )
+    output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
+    failed: list[dict[str, Any]] = []
+    encoded: dict[int, np.ndarray] = {}
+    audio_seconds = 0.0
+    with torch.inference_mode():
+        for batch in loader:
+            failed += [{"id": shard.items[i].meta["id"], "reason": e} for i, e in batch["errors"]]
+            if batch["indices"]:
+                codes = _encode(model, batch["wav"], batch["lengths"], settings, device)
+                for row, index in enumerate(batch["indices"]):
+                    frames = math.ceil(int(batch["lengths"][row]) / hop)
+                    encoded[index] = codes[row][:, :frames].t().to(torch.int16).cpu().numpy()
+                    audio_seconds += int(batch["lengths"][row]) / rate
+            bar.update(len(batch["indices"]) + len(batch["errors"]))
+    for index, item in enumerate(shard.items):  # plan order, whatever the batch order was
+        if index in encoded:
+            output.add(item.key, _meta(item, encoded[index], rate, texts), encoded[index])
+    files = output.write(settings.formats, encoded[next(iter(encoded))].shape[1] if encoded else 0)
+    record = {"plan": plan, "files": files, "skipped": failed, "count": len(output.rows)}
+    atomic_write_bytes(_record_path(out_dir, shard), json.dumps(record).encode())
+    return audio_seconds
+
+
+def _encode(
+    model: CodecModel, wav: torch.Tensor, lengths: torch.Tensor, settings: TokenizeSettings,
+    device: str,
+) -> list[torch.Tensor]:  # fmt: skip
+    """Codes [K, F] per row; a batch of one long item is encoded chunk by chunk."""
+    chunk = int(settings.max_chunk_seconds * model.sample_rate) // model.hop_length
+    chunk *= model.hop_length
+    if wav.shape[0] == 1 and int(lengths[0]) > chunk:
+        total = int(lengths[0])
+        parts = [
+            model.encode(
+                wav[:, :, start : min(total, start + chunk)].to(device),
+                torch.tensor([min(total, start + chunk) - start], device=device),
+                settings.n_q,
+            )[0]
+            for start in range(0, total, chunk)
+        ]
+        return [torch.cat(parts, dim=-1)]
+    codes = model.encode(wav.to(device, non_blocking=True), lengths.to(device), settings.n_q)
+    return list(codes)
+
+
+def _meta(
+    item: ShardItem, codes: np.ndarray, rate: int, texts: TextTokenizer | None
+) -> dict[str, Any]:
+    source = item.meta
+    meta = {
+        "id": source.get("id", item.key),
+        "corpus": source.get("corpus"),
+        "speaker": source.get("speaker"),
+        "text": source.get("text"),
+        "language": source.get("language"),
+        "duration": round(item.seconds, 6),
+        "n_frames": int(codes.shape[0]),
+    }
+    if texts is not None:
+        meta["text_tokens"] = texts(meta["text"])
+    return meta
+
+
+def _fingerprint(
+    shards: list[OutputShard], settings: TokenizeSettings, model: str | Path, text_model: Any
+) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    digest.update(_checkpoint_sha(model).encode())
+    digest.update(str(text_model).encode())
+    for shard in shards:
+        digest.update(json.dumps([shard.rank, [i.fingerprint() for i in shard.items]]).encode())
+    return digest.hexdigest()
+
+
+def _checkpoint_sha(model: str | Path) -> str:
+    path = Path(model)
+    return sha256_file(path / WEIGHTS_NAME if path.is_dir() else path)
+
+
+def _record_path(out_dir: Path, shard: OutputShard) -> Path:
+    return out_dir / PROGRESS_DIR / f"shard-{shard.number:06d}.json"
+
+
+def _record(out_dir: Path, shard: OutputShard, plan: str) -> dict[str, Any] | None:
+    """The shard's completion record if it belongs to this plan and its files still match."""
+    try:
+        record = json.loads(_record_path(out_dir, shard).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("plan") != plan:
+        return None
+    for files in record["files"].values():
+        names = [out_dir / n for n in files["files"]]
+        if not all(p.is_file() for p in names) or sha256_file(names[0]) != files["sha256"]:
+            return None
+    return record
+
+
+def _wait(
+    out_dir: Path, shards: list[OutputShard], plan: str, timeout: float
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    records: dict[int, dict[str, Any]] = {}
+    while True:
+        for shard in shards:
+            if shard.number not in records and (r := _record(out_dir, shard, plan)) is not None:
+                records[shard.number] = r
+        if len(records) == len(shards):
+            return [records[s.number] for s in shards]
+        if time.monotonic() > deadline:
+            raise UserError("gave up waiting for other ranks' shards; re-run to resume")
+        time.sleep(1.0)
+
+
+def _index(
+    model: CodecModel,
+    model_path: str | Path,
+    shards: list[OutputShard],
+    records: list[dict[str, Any]],
+    settings: TokenizeSettings,
+    skipped: list[dict[str, Any]],
+    plan: str,
+) -> dict[str, Any]:
+    per_format = {
+        fmt: [{"rank": s.rank, **r["files"][fmt]} for s, r in zip(shards, records, strict=True)]
+        for fmt in settings.formats
+    }
+    return {
+        "format_version": 1,
+        "tool_version": __version__,
+        "model": str(model_path),
+        "preset": model.config.name,
+        "checkpoint_sha256": _checkpoint_sha(model_path),
+        "num_codebooks": settings.n_q or model.num_codebooks,
+        "codebook_size": model.codebook_size,
+        "frame_rate": model.frame_rate,
+        "sample_rate": model.sample_rate,
+        "hop_length": model.hop_length,
+        "plan": plan,
+        "formats": per_format,
+        "totals": {
+            "items": sum(r["count"] for r in records),
+            "seconds": round(sum(i.seconds for s in shards for i in s.items), 3),
+            "shards": len(shards),
+        },
+        "skipped": skipped + [s for r in records for s in r["skipped"]],
+    }

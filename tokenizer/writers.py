@@ -1,0 +1,159 @@
+"""Writers of one output shard in each format: webdataset tar, Lhotse Shar, HF parquet.
+
+Each writes under a temporary name and renames when complete, and reports name, count,
+bytes and sha256 for the index.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from academicodec.files import atomic_write_bytes, sha256_file
+from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
+
+FORMATS = ("webdataset", "shar", "parquet")
+
+
+class ShardOutput:
+    """Collects one output shard's items, then writes every requested format."""
+
+    def __init__(self, out: Path, number: int, rank: int, frame_rate: float) -> None:
+        self.out, self.number, self.rank, self.frame_rate = out, number, rank, frame_rate
+        self.rows: list[tuple[str, dict[str, Any], np.ndarray]] = []
+
+    def add(self, key: str, meta: dict[str, Any], codes: np.ndarray) -> None:
+        """``codes``: int16 [F, K]."""
+        self.rows.append((key, meta, codes))
+
+    def write(self, formats: tuple[str, ...], num_codebooks: int) -> dict[str, dict[str, Any]]:
+        writers = {"webdataset": self._webdataset, "shar": self._shar, "parquet": self._parquet}
+        return {fmt: writers[fmt](num_codebooks) for fmt in formats}
+
+    def _record(self, path: Path, sha256: str | None = None, extra: list[Path] = ()) -> dict:
+        files = [path, *extra]
+        return {
+            "name": str(path.relative_to(self.out)),
+            "files": [str(p.relative_to(self.out)) for p in files],
+            "count": len(self.rows),
+            "bytes": sum(p.stat().st_size for p in files),
+            "sha256": sha256 or sha256_file(path),
+            "extra_sha256": [sha256_file(p) for p in extra],
+        }
+
+    def _webdataset(self, _: int) -> dict[str, Any]:
+        final = self.out / "webdataset" / f"codes-{self.rank}-{self.number:06d}.tar"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f".{final.name}.tmp")
+        with open(temporary, "wb") as f:
+            hashing = HashingWriter(f)
+            with TarSampleWriter(hashing) as tar:
+                for key, meta, codes in self.rows:
+                    buffer = io.BytesIO()
+                    np.save(buffer, codes, allow_pickle=False)
+                    tar.add(
+                        key,
+                        {
+                            "codes.npy": buffer.getvalue(),
+                            "json": json.dumps(meta, ensure_ascii=False, sort_keys=True).encode(),
+                        },
+                    )
+        temporary.replace(final)
+        return self._record(final, hashing.digest.hexdigest())
+
+    def _shar(self, _: int) -> dict[str, Any]:
+        from lhotse import SupervisionSegment
+        from lhotse.cut import MonoCut
+        from lhotse.shar import SharWriter
+
+        folder = self.out / "shar"
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".tmp-") as tmp:
+            with SharWriter(tmp, fields={"codes": "numpy"}, shard_size=None) as writer:
+                for key, meta, codes in self.rows:
+                    duration = codes.shape[0] / self.frame_rate
+                    tokens = meta.get("text_tokens")
+                    supervision = SupervisionSegment(
+                        id=key, recording_id=key, start=0.0, duration=duration,
+                        text=meta.get("text"), speaker=meta.get("speaker"),
+                        language=meta.get("language"),
+                        custom=None if tokens is None else {"text_tokens": tokens},
+                    )  # fmt: skip
+                    cut = MonoCut(
+                        id=key, start=0.0, duration=duration, channel=0,
+                        supervisions=[supervision], custom={"source": meta},
+                    )  # fmt: skip
+                    cut = cut.attach_tensor(
+                        "codes", codes, frame_shift=1 / self.frame_rate, temporal_dim=0
+                    )
+                    writer.write(cut)
+            cuts = folder / f"cuts.{self.number:06d}.jsonl.gz"
+            tar = folder / f"codes.{self.number:06d}.tar"
+            # Lhotse stamps gzip and tar headers with the time; rewrite both without it so a
+            # resumed run's files are byte-identical (and verifiable by sha256).
+            _normalise_tar(Path(tmp) / "codes.tar", tar)  # shard_size=None: unnumbered
+            with gzip.open(Path(tmp) / "cuts.jsonl.gz", "rb") as f:
+                data = gzip.compress(f.read(), mtime=0)
+            atomic_write_bytes(cuts, data)
+        return self._record(cuts, extra=[tar])
+
+    def _parquet(self, num_codebooks: int) -> dict[str, Any]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        final = self.out / "parquet" / f"codes-{self.rank}-{self.number:06d}.parquet"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        features = parquet_features(num_codebooks)
+        rows = [
+            {
+                "id": meta["id"],
+                "codes": codes.tolist(),
+                "n_frames": int(codes.shape[0]),
+                "text": meta.get("text"),
+                "speaker": meta.get("speaker"),
+                "duration": float(meta.get("duration") or 0.0),
+                "text_tokens": meta.get("text_tokens", []),
+            }
+            for _, meta, codes in self.rows
+        ]
+        table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
+        temporary = final.with_name(f".{final.name}.tmp")
+        pq.write_table(table, temporary)
+        temporary.replace(final)
+        return self._record(final)
+
+
+def _normalise_tar(source: Path, target: Path) -> None:
+    """Copy a tar's members into a fixed-metadata tar (no mtimes or owners)."""
+    temporary = target.with_name(f".{target.name}.tmp")
+    with tarfile.open(source, "r:") as tar, open(temporary, "wb") as f:
+        writer = TarSampleWriter(f)
+        for member in tar:
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                writer.add_member(member.name, handle.read())
+        writer.close()
+    temporary.replace(target)
+
+
+def parquet_features(num_codebooks: int):  # -> datasets.Features
+    from datasets import Array2D, Features, Sequence, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "codes": Array2D(shape=(None, num_codebooks), dtype="int16"),
+            "n_frames": Value("int32"),
+            "text": Value("string"),
+            "speaker": Value("string"),
+            "duration": Value("float32"),
+            "text_tokens": Sequence(Value("int32")),
+        }
+    )
