@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,20 @@ def tokenize(
     mine = [s for s in shards if s.rank == rank and _record(out_dir, s, plan) is None]
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
     started, seconds = time.monotonic(), 0.0
-    for shard in mine:
-        seconds += _encode_shard(model, shard, out_dir, settings, texts, plan, device, bar)
+    # Files are written by a background thread while the next shard encodes; at most one
+    # shard waits to be written, so memory stays bounded.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future[None] | None = None
+        for shard in mine:
+            encoded, shard_seconds = _encode_shard(
+                model, shard, out_dir, settings, texts, device, bar
+            )
+            if pending is not None:
+                pending.result()  # re-raises a write error here
+            pending = writer.submit(_write_shard, out_dir, shard, encoded, settings, plan)
+            seconds += shard_seconds
+        if pending is not None:
+            pending.result()
     bar.close()
     distrib.barrier()
     if rank != 0:
@@ -125,16 +138,24 @@ def tokenize(
     return index
 
 
+@dataclass
+class _Encoded:
+    """One output shard's codes, ready to be written."""
+
+    output: ShardOutput
+    failed: list[dict[str, Any]]
+    num_codebooks: int
+
+
 def _encode_shard(
     model: CodecModel,
     shard: OutputShard,
     out_dir: Path,
     settings: TokenizeSettings,
     texts: TextTokenizer | None,
-    plan: str,
     device: str,
     bar: Any,
-) -> float:
+) -> tuple[_Encoded, float]:
     rate, hop = model.sample_rate, model.hop_length
     seconds = [item.seconds for item in shard.items]
     groups = batches(seconds, settings.batch_seconds, settings.max_chunk_seconds)
@@ -145,7 +166,6 @@ def _encode_shard(
         collate_fn=_collate,
         pin_memory=device.startswith("cuda"),
     )
-    output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
     failed: list[dict[str, Any]] = []
     encoded: dict[int, np.ndarray] = {}
     audio_seconds = 0.0
@@ -159,13 +179,26 @@ def _encode_shard(
                     encoded[index] = codes[row][:, :frames].t().to(torch.int16).cpu().numpy()
                     audio_seconds += int(batch["lengths"][row]) / rate
             bar.update(len(batch["indices"]) + len(batch["errors"]))
+    output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
     for index, item in enumerate(shard.items):  # plan order, whatever the batch order was
         if index in encoded:
             output.add(item.key, _meta(item, encoded[index], rate, texts), encoded[index])
-    files = output.write(settings.formats, encoded[next(iter(encoded))].shape[1] if encoded else 0)
-    record = {"plan": plan, "files": files, "skipped": failed, "count": len(output.rows)}
+    books = settings.n_q or model.num_codebooks
+    return _Encoded(output, failed, books), audio_seconds
+
+
+def _write_shard(
+    out_dir: Path, shard: OutputShard, encoded: _Encoded, settings: TokenizeSettings, plan: str
+) -> None:
+    """Every format's files, then the completion record that makes a re-run keep them."""
+    files = encoded.output.write(settings.formats, encoded.num_codebooks)
+    record = {
+        "plan": plan,
+        "files": files,
+        "skipped": encoded.failed,
+        "count": len(encoded.output.rows),
+    }
     atomic_write_bytes(_record_path(out_dir, shard), json.dumps(record).encode())
-    return audio_seconds
 
 
 def _encode(
