@@ -153,3 +153,22 @@ def test_cli_import_then_load(tmp_path: Path) -> None:
         assert torch.equal(direct.encode(INPUT), _reference_codes("encodec"))
     failed = run_cli("import-academicodec", str(tmp_path / "nope.pt"), str(tmp_path / "x"))
     assert failed.returncode == 2 and "does not exist" in failed.stderr
+
+
+def test_cli_import_tokenize_decode_on_a_folder(tmp_path: Path) -> None:
+    """The released-checkpoint path a user takes: import, tokenize a folder, decode."""
+    from academicodec.manifests.synthetic import make_folder
+
+    make_folder(tmp_path / "audio", 4, durations=(0.5, 1.0))
+    model, codes = str(tmp_path / "model"), str(tmp_path / "codes")
+    steps = [
+        ("import-academicodec", str(ENCODEC), model),
+        ("tokenize", str(tmp_path / "audio"), codes, "-m", model, "--format", "webdataset,parquet"),
+        ("decode", codes, str(tmp_path / "wav"), "-m", model),
+    ]
+    for step in steps:
+        result = run_cli(*step)
+        assert result.returncode == 0, f"{step[0]}: {result.stderr}"
+    assert len(list((tmp_path / "wav").glob("*.wav"))) == 4
+    index = json.loads((tmp_path / "codes" / "index.json").read_text())
+    assert index["preset"] == "academicodec_encodec_16k_320d" and index["totals"]["items"] == 4
