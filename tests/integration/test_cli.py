@@ -76,8 +76,15 @@ def test_version_and_help() -> None:
 def test_demo(tmp_path: Path) -> None:
     result = run_cli("demo", str(tmp_path / "demo"), "--no-espeak")
     assert result.returncode == 0, result.stderr
-    for stage in ("corpus", "prepare libritts", "prepare folder", "shard"):
+    for stage in ("corpus", "prepare libritts", "prepare folder", "shard", "tokenize", "decode"):
         assert stage in result.stdout
     index = json.loads((tmp_path / "demo" / "shards" / "index.json").read_text())
     assert index["totals"]["samples"] == 36
     assert (tmp_path / "demo" / "manifests" / "folder" / "prepare_report.json").is_file()
+    codes = json.loads((tmp_path / "demo" / "codes" / "index.json").read_text())
+    assert codes["totals"]["items"] == 36 and set(codes["formats"]) == {
+        "webdataset",
+        "shar",
+        "parquet",
+    }
+    assert len(list((tmp_path / "demo" / "decoded").glob("*.wav"))) == 36
