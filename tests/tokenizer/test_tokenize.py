@@ -177,3 +177,18 @@ def test_ten_minutes_encode_in_chunks_with_bounded_memory(model_dir: Path, tmp_p
     codes = _webdataset_codes(tmp_path / "out")["lecture"]
     assert codes.shape == (600 * 50, 4)
     assert rss.growth < 500, f"peak RSS grew by {rss.growth:.0f} MB"
+
+
+def test_docs_loading_snippet_runs(tokenized: Path, tmp_path: Path, monkeypatch) -> None:
+    """The 'Loading the codes for training' example in docs/tokenize.md, run as written."""
+    from tests.helpers import REPO
+
+    text = (REPO / "docs" / "tokenize.md").read_text()
+    section = text.split("## Loading the codes for training", 1)[1]
+    snippet = section.split("```python", 1)[1].split("```", 1)[0]
+    (tmp_path / "codes").symlink_to(tokenized)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    scope: dict = {}
+    exec(compile(snippet, "docs/tokenize.md", "exec"), scope)
+    assert scope["codes"].dtype == np.int16 and scope["codes"].shape[1] == 4
