@@ -191,4 +191,4 @@ def test_docs_loading_snippet_runs(tokenized: Path, tmp_path: Path, monkeypatch)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
     scope: dict = {}
     exec(compile(snippet, "docs/tokenize.md", "exec"), scope)
-    assert scope["codes"].dtype == np.int16 and scope["codes"].shape[1] == 4
+    assert scope["codes"].shape[1] == 4 and scope["ds"].features["codes"].dtype == "int16"
