@@ -123,6 +123,9 @@ def tokenize(
                 pending.result()  # re-raises a write error here
             pending = writer.submit(_write_shard, out_dir, shard, encoded, settings, plan)
             seconds += shard_seconds
+            rate = seconds / 3600 / max(time.monotonic() - started, 1e-9)
+            if hasattr(bar, "set_postfix_str"):  # tqdm: audio hours per second beside items/s
+                bar.set_postfix_str(f"{rate:.3f} audio-h/s")
         if pending is not None:
             pending.result()
     bar.close()
