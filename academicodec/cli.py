@@ -185,6 +185,54 @@ def presets(
 
 
 @app.command()
+def train(
+    preset: Annotated[str, typer.Option(help="Preset name or YAML path.")],
+    data: Annotated[Path, typer.Option(help="Shard folder (or its index.json).")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, TensorBoard.")],
+    val: Annotated[Path | None, typer.Option(help="Validation shards (default: --data).")] = None,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 1000,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Require a checkpoint to continue from.")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    workers: Annotated[int, typer.Option(help="DataLoader workers per rank.")] = 2,
+    ckpt_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
+    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 500,
+    keep: Annotated[int, typer.Option(help="Step checkpoints to keep.")] = 3,
+    allow_nan: Annotated[bool, typer.Option(help="Keep going on NaN/inf losses.")] = False,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile.")] = False,
+    precision: Annotated[str, typer.Option(help="bf16 | fp32 (CUDA only).")] = "bf16",
+) -> None:
+    """Train a codec (one process, or torchrun for DDP); re-running the same RUN resumes."""
+    from academicodec import distrib
+    from academicodec.training import RunOptions
+    from academicodec.training import train as run_train
+
+    if resume and not (out / "checkpoints" / "last.pt").is_file():
+        raise UserError(f"--resume: {out}/checkpoints/last.pt does not exist")
+    options = RunOptions(
+        out=out, data=data, val=val, max_steps=max_steps, device=device, workers=workers,
+        ckpt_every=ckpt_every, val_every=val_every, keep=keep, allow_nan=allow_nan,
+        compile=compile_model, precision=precision,
+    )  # fmt: skip
+    state = run_train(preset, options, parse_overrides(overrides))
+    if distrib.is_main():
+        console.print(f"step {state.step} (epoch {state.epoch}); checkpoints in {out}/checkpoints")
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder (or a checkpoint file).")],
+    out_dir: Annotated[Path, typer.Argument(help="Where model.safetensors + config.yaml go.")],
+) -> None:
+    """Export a run's generator and quantizer for inference (tokenize, decode, eval)."""
+    from academicodec.training import export_run
+
+    console.print(f"exported to {export_run(run, out_dir)}")
+
+
+@app.command()
 def tokenize(
     paths: Annotated[
         list[Path],
@@ -324,11 +372,14 @@ def demo(
         "demo_out"
     ),
     espeak: Annotated[bool, typer.Option(help="Use espeak-ng speech when installed.")] = True,
+    train_steps: Annotated[int, typer.Option(help="Training steps of the tiny codec.")] = 200,
 ) -> None:
     """Build a small demo corpus and run every stage on it, printing where each output went."""
     from academicodec.demo import run_demo
 
-    result = run_demo(out, use_espeak=espeak, progress=tqdm_progress, log=console.print)
+    result = run_demo(
+        out, use_espeak=espeak, train_steps=train_steps, progress=tqdm_progress, log=console.print
+    )
     table = Table(title="academicodec demo")
     table.add_column("stage")
     table.add_column("result", justify="right")

@@ -3,7 +3,7 @@
 Like the CLI, this module orchestrates the stages, so it may import every sub-package. It
 builds two corpus layouts (LibriTTS and a plain folder at mixed rates; espeak-ng speech when
 installed, synthetic voiced signals otherwise) and runs each stage that exists on them:
-prepare, shard, tokenize (with an untrained tiny codec until the trainer lands), decode.
+prepare, shard, train a tiny HiFi-Codec, export, tokenize (all three formats), decode.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
 
 from academicodec.progress import ProgressFactory, silent_progress
 
@@ -29,15 +27,16 @@ class DemoResult:
 def run_demo(
     out: Path,
     use_espeak: bool = True,
+    train_steps: int = 200,
     progress: ProgressFactory = silent_progress,
     log: Callable[[str], object] = lambda _: None,
 ) -> DemoResult:
     from academicodec.manifests import prepare
     from academicodec.manifests.synthetic import SpeechSource, make_folder, make_libritts
-    from academicodec.models import build_codec, save_codec
     from academicodec.pipelines import ShardSettings, write_shards
     from academicodec.tokenizer import TokenizeSettings, tokenize
     from academicodec.tokenizer.decode import decode_codes
+    from academicodec.training import RunOptions, export_run, train
 
     out = Path(out).resolve()
     result = DemoResult()
@@ -45,13 +44,13 @@ def run_demo(
     corpus = out / "corpus"
     voice = "espeak-ng speech" if source.use_espeak else "synthetic voiced signals"
     if not (corpus / ".complete").is_file():
-        log(f"[1/5] generating the demo corpus ({voice}) in {corpus}")
+        log(f"[1/6] generating the demo corpus ({voice}) in {corpus}")
         make_libritts(corpus / "LibriTTS", {"dev-clean": 16, "test-clean": 8}, source=source)
         make_folder(corpus / "folder", 12, source=source, seed=1)
         (corpus / ".complete").write_text("ok\n")
     result.rows.append(("corpus", voice, corpus))
 
-    log("[2/5] prepare: scanning both layouts into Lhotse manifests")
+    log("[2/6] prepare: scanning both layouts into Lhotse manifests")
     manifests = []
     for name, src in (("libritts", corpus / "LibriTTS"), ("folder", corpus / "folder")):
         report = prepare(name, src, out / "manifests" / name, jobs=2, progress=progress)
@@ -65,7 +64,7 @@ def run_demo(
         )
         manifests.append(report.path.parent)
 
-    log(f"[3/5] shard: resampling to {DEMO_SAMPLE_RATE} Hz into webdataset shards")
+    log(f"[3/6] shard: resampling to {DEMO_SAMPLE_RATE} Hz into webdataset shards")
     settings = ShardSettings(sample_rate=DEMO_SAMPLE_RATE, samples_per_shard=16)
     index = write_shards(manifests, out / "shards", settings, jobs=2, progress=progress)
     assert index is not None  # one process: rank 0
@@ -77,22 +76,34 @@ def run_demo(
         )
     )
 
-    # Until the trainer lands, the codes come from an untrained tiny model: the stages and
-    # formats are real, the audio quality is not.
-    torch.manual_seed(0)
-    model_dir = save_codec(build_codec("tiny_hificodec_16k"), out / "model")
-    log("[4/5] tokenize: the shards -> codes (webdataset, Lhotse Shar, parquet)")
+    log(f"[4/6] train: tiny_hificodec_16k for {train_steps} steps (CPU)")
+    run = out / "run"
+    options = RunOptions(
+        out=run, data=out / "shards", max_steps=train_steps, device="cpu", workers=1,
+        ckpt_every=max(1, train_steps // 2), val_every=train_steps, val_items=4,
+    )  # fmt: skip
+    overrides = {
+        "train.batch_size": 8,
+        "train.segment_length": 8000,
+        "train.lr": 1e-3,
+        # Generator-only warm-up for the first half: a short CPU run gets usable audio.
+        "train.disc_start_step": train_steps // 2,
+    }
+    state = train("tiny_hificodec_16k", options, overrides)
+    model_dir = export_run(run, out / "model")
+    result.rows.append(("train", f"{state.step} steps", run / "checkpoints"))
+    log("[5/6] tokenize: the shards -> codes (webdataset, Lhotse Shar, parquet)")
     settings = TokenizeSettings(formats=("webdataset", "shar", "parquet"), items_per_shard=16)
     index = tokenize(model_dir, [out / "shards"], out / "codes", settings, progress=progress)
     assert index is not None
     result.rows.append(
         (
-            "tokenize (untrained tiny_hificodec_16k)",
+            "tokenize",
             f"{index['totals']['items']} items x {index['num_codebooks']} codebooks",
             out / "codes" / "index.json",
         )
     )
-    log("[5/5] decode: codes -> audio")
+    log("[6/6] decode: codes -> audio")
     written = decode_codes(out / "codes", out / "decoded", model_dir, progress=progress)
     result.rows.append(("decode", f"{len(written)} wav files", out / "decoded"))
     return result

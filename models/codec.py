@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from academicodec import distrib
 from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
@@ -224,9 +225,13 @@ class EncodecCodec(CodecModel):
         self.decoder = SEANetDecoder(config)
 
     def _training_n_q(self) -> int | None:
+        """A random bandwidth per step, the same on every rank (rank 0's draw is broadcast):
+        ranks using different codebook counts would run different EMA collectives."""
         arch = self.config.encodec
         assert arch is not None
-        return self.config.codebooks_for_bandwidth(random.choice(arch.bandwidths))
+        n_q = self.config.codebooks_for_bandwidth(random.choice(arch.bandwidths))
+        device = next(self.parameters()).device  # NCCL broadcasts device tensors only
+        return int(distrib.broadcast(torch.tensor([n_q], device=device))[0])
 
 
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {

@@ -74,9 +74,18 @@ def test_version_and_help() -> None:
 
 @pytest.mark.slow
 def test_demo(tmp_path: Path) -> None:
-    result = run_cli("demo", str(tmp_path / "demo"), "--no-espeak")
+    result = run_cli("demo", str(tmp_path / "demo"), "--no-espeak", "--train-steps", "20")
     assert result.returncode == 0, result.stderr
-    for stage in ("corpus", "prepare libritts", "prepare folder", "shard", "tokenize", "decode"):
+    stages = (
+        "corpus",
+        "prepare libritts",
+        "prepare folder",
+        "shard",
+        "train",
+        "tokenize",
+        "decode",
+    )
+    for stage in stages:
         assert stage in result.stdout
     index = json.loads((tmp_path / "demo" / "shards" / "index.json").read_text())
     assert index["totals"]["samples"] == 36
@@ -88,3 +97,5 @@ def test_demo(tmp_path: Path) -> None:
         "parquet",
     }
     assert len(list((tmp_path / "demo" / "decoded").glob("*.wav"))) == 36
+    assert (tmp_path / "demo" / "run" / "checkpoints" / "last.pt").is_file()
+    assert (tmp_path / "demo" / "model" / "model.safetensors").is_file()

@@ -1,0 +1,103 @@
+"""Run observability: TensorBoard scalars (``train/``, ``val/``, ``codebook/``, ``perf/``,
+``lr/``), audio examples, a plain-text log, a progress bar, and collapse/NaN warnings.
+Only rank 0 writes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LOG = logging.getLogger("academicodec.training")
+USAGE_WARNING = 0.10
+
+
+class RunLogger:
+    def __init__(self, out: Path, enabled: bool, total: int, start: int) -> None:
+        self.enabled = enabled
+        self.last_time = time.perf_counter()
+        self.last_step = start
+        self.samples = 0
+        self.wait = 0.0
+        if not enabled:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        out.mkdir(parents=True, exist_ok=True)
+        self.writer = SummaryWriter(str(out / "tensorboard"))
+        self.text = open(out / "train.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.bar = tqdm(total=total, initial=start, desc="training", unit="step", leave=False)
+
+    def step(
+        self,
+        step: int,
+        metrics: dict[str, Any],
+        data_wait: float,
+        batch: int,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        device: torch.device,
+    ) -> None:
+        if not self.enabled:
+            return
+        self.samples += batch
+        self.wait += data_wait
+        self.bar.update(1)
+        for name, value in metrics["train"].items():
+            self.writer.add_scalar(f"train/{name}", value, step)
+        for k, (perplexity, usage) in enumerate(
+            zip(metrics["perplexity"], metrics["usage"], strict=True)
+        ):
+            self.writer.add_scalar(f"codebook/perplexity_{k}", perplexity, step)
+            self.writer.add_scalar(f"codebook/usage_{k}", usage, step)
+        self.writer.add_scalar("lr/generator", opt_g.param_groups[0]["lr"], step)
+        self.writer.add_scalar("lr/discriminator", opt_d.param_groups[0]["lr"], step)
+        elapsed = time.perf_counter() - self.last_time
+        if elapsed >= 5.0 or step - self.last_step >= 50:
+            steps = step - self.last_step
+            self.writer.add_scalar("perf/steps_per_s", steps / elapsed, step)
+            self.writer.add_scalar("perf/samples_per_s", self.samples / elapsed, step)
+            self.writer.add_scalar("perf/data_wait_fraction", min(1.0, self.wait / elapsed), step)
+            if device.type == "cuda":
+                memory = torch.cuda.max_memory_allocated(device) / 2**20
+                self.writer.add_scalar("perf/gpu_memory_mb", memory, step)
+            losses = " ".join(f"{k}={v:.4f}" for k, v in metrics["train"].items())
+            self._line(f"step {step} {losses} steps/s={steps / elapsed:.2f}")
+            self.last_time, self.last_step, self.samples, self.wait = (
+                time.perf_counter(),
+                step,
+                0,
+                0.0,
+            )
+
+    def validation(self, step: int, results: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.writer.add_scalar("val/mel_l1", results["mel_l1"], step)
+        self.writer.add_scalar("val/si_sdr", results["si_sdr"], step)
+        for k, used in enumerate(results["codebook_used"]):
+            self.writer.add_scalar(f"val/codebook_used_{k}", used, step)
+            if used < USAGE_WARNING:
+                LOG.warning("step %d: codebook %d uses %.1f%% of its codes", step, k, 100 * used)
+        for key, audio, reference in results["examples"]:
+            self.writer.add_audio(f"val/{key}/reconstruction", audio, step)
+            if step <= 0 or not hasattr(self, "_logged_reference"):
+                self.writer.add_audio(f"val/{key}/original", reference, step)
+        self._logged_reference = True
+        self._line(
+            f"validation step {step} mel_l1={results['mel_l1']:.4f} si_sdr={results['si_sdr']:.2f}"
+        )
+
+    def _line(self, text: str) -> None:
+        self.text.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        self.text.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.bar.close()
+            self.writer.close()
+            self.text.close()
