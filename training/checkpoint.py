@@ -53,7 +53,24 @@ def capture_rng() -> dict[str, Any]:
     }
 
 
-def restore_rng(state: dict[str, Any]) -> None:
+def capture_rng_all_ranks() -> dict[str, Any]:
+    """Every rank's RNG states (``{"ranks": [...]}``), gathered so rank 0 can save them."""
+    from academicodec import distrib
+
+    mine = capture_rng()
+    if not distrib.is_distributed():
+        return {"ranks": [mine]}
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * distrib.world_size()
+    dist.all_gather_object(gathered, mine)
+    return {"ranks": gathered}
+
+
+def restore_rng(states: dict[str, Any], rank: int = 0) -> None:
+    """This rank's RNG states from a checkpoint (rank 0's if the world grew)."""
+    ranks = states["ranks"]
+    state = ranks[rank] if rank < len(ranks) else ranks[0]
     torch.set_rng_state(state["torch"])
     version, python_state, gauss = state["python"]
     random.setstate((version, tuple(python_state), gauss))

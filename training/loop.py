@@ -3,7 +3,7 @@
 One process, or ``torchrun --nproc-per-node N`` (NCCL on GPU, gloo on CPU, picked from
 the device). Every rank reads a fixed number of batches per epoch from the shuffled shard
 stream, so no rank ever waits on another; generator/discriminator steps, losses and
-schedules come from the preset; bf16 autocast on CUDA.
+schedules come from the preset; bf16 autocast on CUDA (fp16 with a grad scaler optional).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from academicodec.pipelines.crops import RandomCrop, collate_crops
 from academicodec.pipelines.readers import TrainingStream
 from academicodec.training.checkpoint import (
     TrainState,
-    capture_rng,
+    capture_rng_all_ranks,
     load_latest,
     restore_rng,
     save_state,
@@ -95,7 +95,11 @@ def train(
     discriminators = Discriminators(config.train.discriminator).to(device)
     opt_g, opt_d = _optimizer(model, config), _optimizer(discriminators, config)
     sched_g, sched_d = _scheduler(opt_g, config), _scheduler(opt_d, config)
-    scaler = torch.amp.GradScaler(enabled=False)  # bf16 needs none; kept for the state
+    if options.precision not in ("bf16", "fp16", "fp32"):
+        raise UserError(f"--precision must be bf16, fp16 or fp32, not {options.precision!r}")
+    half = device.type == "cuda" and options.precision != "fp32"
+    # bf16 needs no loss scaling; fp16 does (its gradients underflow without it).
+    scaler = torch.amp.GradScaler("cuda", enabled=half and options.precision == "fp16")
     step, epoch, skip = 0, 0, 0
     if resumed is not None:
         model.load_state_dict(resumed.generator)
@@ -104,8 +108,9 @@ def train(
         opt_d.load_state_dict(resumed.optimizer_d)
         sched_g.load_state_dict(resumed.scheduler_g)
         sched_d.load_state_dict(resumed.scheduler_d)
+        scaler.load_state_dict(resumed.scaler)
         step, epoch, skip = resumed.step, resumed.epoch, resumed.batches_in_epoch
-        restore_rng(resumed.rng)
+        restore_rng(resumed.rng, distrib.rank())
     generator: nn.Module = model
     disc: nn.Module = discriminators
     if distrib.is_distributed():
@@ -134,7 +139,8 @@ def train(
     state = lambda: _state(  # noqa: E731 - captured lazily at save time
         model, discriminators, opt_g, opt_d, sched_g, sched_d, scaler, config, step, epoch, skip
     )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=_bf16(device, options))
+    dtype = torch.float16 if options.precision == "fp16" else torch.bfloat16
+    autocast = torch.autocast("cuda", dtype=dtype, enabled=half)
     try:
         while step < options.max_steps:
             stream.set_epoch(epoch)
@@ -148,7 +154,7 @@ def train(
                 lengths = batch["lengths"].to(device, non_blocking=True)
                 metrics = _train_step(
                     generator, disc, model, mel_loss, opt_g, opt_d, balancer, config,
-                    wav, lengths, step, autocast,
+                    wav, lengths, step, autocast, scaler,
                 )  # fmt: skip
                 step, skip = step + 1, skip + 1
                 finite = all(math.isfinite(v) for v in metrics["train"].values())
@@ -186,6 +192,7 @@ def _train_step(
     lengths: torch.Tensor,
     step: int,
     autocast: Any,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, Any]:
     train = config.train
     weights = train.loss_weights
@@ -201,9 +208,7 @@ def _train_step(
         fake_logits, _ = disc(fake.detach())
         d_loss = discriminator_loss(real_logits, fake_logits, train.adversarial_loss)
         opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        _clip(disc, train.grad_clip)
-        opt_d.step()
+        _step(d_loss, disc, opt_d, train.grad_clip, scaler)
         losses["discriminator"] = d_loss.item()
     mel = mel_loss(fake, real)
     terms = {"mel": mel}
@@ -214,15 +219,15 @@ def _train_step(
         terms["adversarial"] = generator_adversarial_loss(fake_logits, train.adversarial_loss)
         terms["feature_matching"] = feature_matching_loss(real_maps, fake_maps)
     opt_g.zero_grad(set_to_none=True)
-    if balancer is not None:
+    if balancer is not None:  # the balancer normalises gradients itself: no loss scaling
         total = balancer.backward(terms, fake)
         (weights.quantizer * out.quantizer_loss).backward()
+        _clip(model, train.grad_clip)
+        opt_g.step()
     else:
         total = sum(getattr(weights, name) * value for name, value in terms.items())
         total = total + weights.quantizer * out.quantizer_loss
-        total.backward()
-    _clip(model, train.grad_clip)
-    opt_g.step()
+        _step(total, model, opt_g, train.grad_clip, scaler)
     losses.update({name: float(value.item()) for name, value in terms.items()})
     losses["quantizer"] = float(out.quantizer_loss.item())
     losses["generator"] = float(total.item())
@@ -231,6 +236,26 @@ def _train_step(
         "perplexity": out.perplexity.detach().float().cpu().tolist(),
         "usage": out.usage.detach().float().cpu().tolist(),
     }
+
+
+def _step(
+    loss: torch.Tensor,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    clip: float | None,
+    scaler: torch.amp.GradScaler | None,
+) -> None:
+    """Backward, clip, step - through the fp16 grad scaler when one is enabled."""
+    if scaler is None or not scaler.is_enabled():
+        loss.backward()
+        _clip(module, clip)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    _clip(module, clip)
+    scaler.step(optimizer)
+    scaler.update()
 
 
 def _clip(module: nn.Module, limit: float | None) -> None:
@@ -289,7 +314,7 @@ def _state(
         scheduler_d=sched_d.state_dict(),
         scaler=scaler.state_dict(),
         config=to_dict(config),
-        rng=capture_rng(),
+        rng=capture_rng_all_ranks(),
     )
 
 
@@ -297,10 +322,6 @@ def _save(state: TrainState, folder: Path, keep: int) -> None:
     if distrib.is_main():
         save_state(state, folder, keep)
     distrib.barrier()
-
-
-def _bf16(device: torch.device, options: RunOptions) -> bool:
-    return device.type == "cuda" and options.precision == "bf16"
 
 
 def _device(requested: str) -> torch.device:

@@ -146,3 +146,40 @@ def test_validation_mel_falls_in_300_steps(shards: Path, tmp_path: Path) -> None
     )  # fmt: skip
     after = float(line.split("mel_l1=")[1].split()[0])
     assert after <= 0.7 * before, f"validation mel L1 {before:.3f} -> {after:.3f}"
+
+
+def test_nan_loss_stops_with_a_checkpoint(shards: Path, tmp_path: Path, monkeypatch) -> None:
+    from academicodec.models import losses
+    from academicodec.training import TrainingStopped
+
+    real = losses.MultiResolutionMelLoss.forward
+
+    def nan_after_two(self, reconstruction, target):  # type: ignore[no-untyped-def]
+        value = real(self, reconstruction, target)
+        nan_after_two.calls += 1
+        return value * float("nan") if nan_after_two.calls > 2 else value
+
+    nan_after_two.calls = 0
+    monkeypatch.setattr(losses.MultiResolutionMelLoss, "forward", nan_after_two)
+    options = _options(tmp_path / "run", shards, max_steps=10, val_every=0, ckpt_every=100)
+    with pytest.raises(TrainingStopped, match="non-finite loss at step 3"):
+        train("tiny_hificodec_16k", options, TINY)
+    assert load_state_file(tmp_path / "run" / "checkpoints" / "last.pt").step == 3
+
+
+def test_corrupt_last_checkpoint_falls_back(
+    shards: Path, tmp_path: Path, caplog, monkeypatch
+) -> None:
+    from academicodec.training import loop
+
+    options = _options(tmp_path / "run", shards, max_steps=4, ckpt_every=2, val_every=0)
+    train("tiny_hificodec_16k", options, TINY)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    (checkpoints / "last.pt").write_bytes(b"truncated garbage")
+    (checkpoints / "step_00000004.pt").unlink()
+    steps = []
+    real = loop._train_step
+    monkeypatch.setattr(loop, "_train_step", lambda *a, **k: steps.append(1) or real(*a, **k))
+    resumed = train("tiny_hificodec_16k", options, TINY)
+    assert resumed.step == 4 and len(steps) == 2  # continued from step 2, not from scratch
+    assert "unusable" in caplog.text
