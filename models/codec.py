@@ -23,7 +23,7 @@ from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
 from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
-from academicodec.models.scheduling import micro_batches, run_groups
+from academicodec.models.scheduling import assemble, micro_batches, run_groups
 from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
 
 
@@ -121,13 +121,7 @@ class CodecModel(nn.Module, ABC):
         parts = run_groups(groups, work)
         if len(groups) == 1 and lengths is None:
             return parts[0]
-        codes = torch.zeros(
-            wav.shape[0], parts[0].shape[1], self.num_frames(wav.shape[-1]),
-            dtype=torch.long, device=wav.device,
-        )  # fmt: skip
-        for rows, part in zip(groups, parts, strict=True):
-            codes[rows, :, : part.shape[-1]] = part
-        return codes
+        return assemble(groups, parts, wav.shape[0], self.num_frames(wav.shape[-1]))
 
     def _encode_batch(self, wav: Tensor, lengths: Tensor | None, n_q: int | None) -> Tensor:
         padded, frames = self._frame(wav, lengths)
@@ -155,12 +149,7 @@ class CodecModel(nn.Module, ABC):
         parts = run_groups(groups, work)
         if len(groups) == 1 and lengths is None:
             return parts[0]
-        audio = torch.zeros(
-            codes.shape[0], 1, frames * self.hop_length, dtype=parts[0].dtype, device=codes.device
-        )
-        for rows, part in zip(groups, parts, strict=True):
-            audio[rows, :, : part.shape[-1]] = part
-        return audio
+        return assemble(groups, parts, codes.shape[0], frames * self.hop_length)
 
     def forward(
         self, wav: Tensor, lengths: Tensor | None = None, n_q: int | None = None

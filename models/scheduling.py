@@ -56,3 +56,11 @@ def run_groups(groups: list[Tensor], work: Callable[[Tensor], R]) -> list[R]:
             return list(pool.map(in_caller_mode, groups))
     finally:
         torch.set_num_threads(threads)
+
+
+def assemble(groups: list[Tensor], parts: list[Tensor], rows: int, length: int) -> Tensor:
+    """Each group's ``[g, C, L]`` result written at its rows of a zero ``[rows, C, length]``."""
+    out = parts[0].new_zeros(rows, parts[0].shape[1], length)
+    for group, part in zip(groups, parts, strict=True):
+        out[group, :, : part.shape[-1]] = part
+    return out
