@@ -323,6 +323,33 @@ def decode(
     console.print(f"{len(written)} file(s) in {out_dir}")
 
 
+@app.command("eval")
+def evaluate_command(
+    paths: Annotated[list[Path], typer.Argument(help="INPUT... OUT: manifests, shards, folders")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Export dir or checkpoint.")],
+    n_q: Annotated[
+        list[int] | None, typer.Option("--n-q", help="Codebooks to use (repeat for a curve).")
+    ] = None,
+    max_items: Annotated[int | None, typer.Option(help="Evaluate at most N items.")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+) -> None:
+    """Encode -> decode every item: PESQ, STOI, SI-SDR, mel distance, bitrate, code use."""
+    from academicodec.evaluation import evaluate
+
+    if len(paths) < 2:
+        raise UserError("eval needs at least one INPUT and an OUT directory")
+    summary = evaluate(model, list(paths[:-1]), paths[-1], n_q, max_items, device, tqdm_progress)
+    for level, results in summary["levels"].items():
+        overall = results["overall"]
+        console.print(
+            f"n_q {level} ({results['kbps']:g} kbps): PESQ-WB "
+            f"{overall['pesq_wb'].get('mean', float('nan')):.3f}, STOI "
+            f"{overall['stoi'].get('mean', float('nan')):.3f}, SI-SDR "
+            f"{overall['si_sdr'].get('mean', float('nan')):.2f} dB"
+        )
+    console.print(f"report: {paths[-1]}/report.md")
+
+
 @app.command("import-academicodec")
 def import_academicodec_command(
     checkpoint: Annotated[Path, typer.Argument(help="An original AcademiCodec checkpoint.")],

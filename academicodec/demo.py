@@ -3,7 +3,7 @@
 Like the CLI, this module orchestrates the stages, so it may import every sub-package. It
 builds two corpus layouts (LibriTTS and a plain folder at mixed rates; espeak-ng speech when
 installed, synthetic voiced signals otherwise) and runs each stage that exists on them:
-prepare, shard, train a tiny HiFi-Codec, export, tokenize (all three formats), decode.
+prepare, shard, train a tiny HiFi-Codec, export, tokenize (all three formats), decode, eval.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def run_demo(
     progress: ProgressFactory = silent_progress,
     log: Callable[[str], object] = lambda _: None,
 ) -> DemoResult:
+    from academicodec.evaluation import evaluate
     from academicodec.manifests import prepare
     from academicodec.manifests.synthetic import SpeechSource, make_folder, make_libritts
     from academicodec.pipelines import ShardSettings, write_shards
@@ -44,13 +45,13 @@ def run_demo(
     corpus = out / "corpus"
     voice = "espeak-ng speech" if source.use_espeak else "synthetic voiced signals"
     if not (corpus / ".complete").is_file():
-        log(f"[1/6] generating the demo corpus ({voice}) in {corpus}")
+        log(f"[1/7] generating the demo corpus ({voice}) in {corpus}")
         make_libritts(corpus / "LibriTTS", {"dev-clean": 16, "test-clean": 8}, source=source)
         make_folder(corpus / "folder", 12, source=source, seed=1)
         (corpus / ".complete").write_text("ok\n")
     result.rows.append(("corpus", voice, corpus))
 
-    log("[2/6] prepare: scanning both layouts into Lhotse manifests")
+    log("[2/7] prepare: scanning both layouts into Lhotse manifests")
     manifests = []
     for name, src in (("libritts", corpus / "LibriTTS"), ("folder", corpus / "folder")):
         report = prepare(name, src, out / "manifests" / name, jobs=2, progress=progress)
@@ -64,7 +65,7 @@ def run_demo(
         )
         manifests.append(report.path.parent)
 
-    log(f"[3/6] shard: resampling to {DEMO_SAMPLE_RATE} Hz into webdataset shards")
+    log(f"[3/7] shard: resampling to {DEMO_SAMPLE_RATE} Hz into webdataset shards")
     settings = ShardSettings(sample_rate=DEMO_SAMPLE_RATE, samples_per_shard=16)
     index = write_shards(manifests, out / "shards", settings, jobs=2, progress=progress)
     assert index is not None  # one process: rank 0
@@ -76,7 +77,7 @@ def run_demo(
         )
     )
 
-    log(f"[4/6] train: tiny_hificodec_16k for {train_steps} steps (CPU)")
+    log(f"[4/7] train: tiny_hificodec_16k for {train_steps} steps (CPU)")
     run = out / "run"
     options = RunOptions(
         out=run, data=out / "shards", max_steps=train_steps, device="cpu", workers=1,
@@ -92,7 +93,7 @@ def run_demo(
     state = train("tiny_hificodec_16k", options, overrides)
     model_dir = export_run(run, out / "model")
     result.rows.append(("train", f"{state.step} steps", run / "checkpoints"))
-    log("[5/6] tokenize: the shards -> codes (webdataset, Lhotse Shar, parquet)")
+    log("[5/7] tokenize: the shards -> codes (webdataset, Lhotse Shar, parquet)")
     settings = TokenizeSettings(formats=("webdataset", "shar", "parquet"), items_per_shard=16)
     index = tokenize(model_dir, [out / "shards"], out / "codes", settings, progress=progress)
     assert index is not None
@@ -103,7 +104,19 @@ def run_demo(
             out / "codes" / "index.json",
         )
     )
-    log("[6/6] decode: codes -> audio")
+    log("[6/7] decode: codes -> audio")
     written = decode_codes(out / "codes", out / "decoded", model_dir, progress=progress)
     result.rows.append(("decode", f"{len(written)} wav files", out / "decoded"))
+
+    log("[7/7] eval: PESQ, STOI, SI-SDR of the tiny model on the corpus")
+    summary = evaluate(model_dir, [out / "shards"], out / "eval", progress=progress)
+    overall = next(iter(summary["levels"].values()))["overall"]
+    result.rows.append(
+        (
+            "eval",
+            f"PESQ-WB {overall['pesq_wb'].get('mean', float('nan')):.2f}, "
+            f"STOI {overall['stoi'].get('mean', float('nan')):.2f}",
+            out / "eval" / "report.md",
+        )
+    )
     return result

@@ -99,3 +99,5 @@ def test_demo(tmp_path: Path) -> None:
     assert len(list((tmp_path / "demo" / "decoded").glob("*.wav"))) == 36
     assert (tmp_path / "demo" / "run" / "checkpoints" / "last.pt").is_file()
     assert (tmp_path / "demo" / "model" / "model.safetensors").is_file()
+    assert "eval" in result.stdout and "PESQ-WB" in result.stdout
+    assert (tmp_path / "demo" / "eval" / "report.md").is_file()

@@ -1,0 +1,214 @@
+"""``eval``: encode -> decode every item and score it; items.csv, summary.json, report.md
+and plots. Bad or too-short items are skipped and listed, never fatal."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from academicodec.errors import UserError
+from academicodec.evaluation import metrics
+from academicodec.evaluation.plots import write_plots
+from academicodec.files import atomic_write_bytes, ensure_writable_dir
+from academicodec.models import CodecModel, load_codec
+from academicodec.pipelines.items import ShardItem
+from academicodec.pipelines.shard import read_item
+from academicodec.pipelines.sources import collect_items
+from academicodec.progress import ProgressFactory, silent_progress
+
+METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")
+EXAMPLES = 3
+
+
+def evaluate(
+    model_path: str | Path,
+    inputs: list[str | Path],
+    out: str | Path,
+    n_q_values: list[int] | None = None,
+    max_items: int | None = None,
+    device: str = "cpu",
+    progress: ProgressFactory = silent_progress,
+) -> dict[str, Any]:
+    """Score ``model_path`` on ``inputs``; returns the summary written to summary.json."""
+    out_dir = Path(out).expanduser().resolve()
+    ensure_writable_dir(out_dir, "OUT")
+    model = load_codec(model_path).to(device)
+    levels: list[int | None] = list(n_q_values) if n_q_values else [None]
+    items, skipped = collect_items(list(inputs), out_dir / ".inputs")
+    items = items[:max_items] if max_items else items
+    if not items:
+        raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
+    rows: list[dict[str, Any]] = []
+    codes_by_level: dict[int, list[np.ndarray]] = {}
+    examples: list[tuple[str, np.ndarray, np.ndarray]] = []
+    bar = progress(len(items), "evaluating")
+    with torch.inference_mode():
+        for item in items:
+            bar.update(1)
+            audio = _audio(item, model, skipped)
+            if audio is None:
+                continue
+            for n_q in levels:
+                row, codes, reconstruction = _score(model, item, audio, n_q)
+                rows.append(row)
+                codes_by_level.setdefault(row["n_q"], []).append(codes)
+                if len(examples) < EXAMPLES and n_q == levels[-1]:
+                    examples.append((row["id"], audio, reconstruction))
+    bar.close()
+    summary = _summary(model, rows, codes_by_level, skipped)
+    _write_csv(out_dir / "items.csv", rows)
+    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    plots = write_plots(out_dir / "plots", model, examples, codes_by_level, summary)
+    (out_dir / "report.md").write_text(_report(summary, plots, out_dir), encoding="utf-8")
+    return summary
+
+
+def _audio(item: ShardItem, model: CodecModel, skipped: list[dict[str, Any]]) -> np.ndarray | None:
+    try:
+        audio = read_item(item, model.sample_rate)
+    except Exception as exc:
+        skipped.append({"id": item.meta.get("id", item.key), "reason": f"unreadable audio: {exc}"})
+        return None
+    if len(audio) < model.hop_length:
+        reason = f"shorter than one frame ({len(audio)} samples)"
+        skipped.append({"id": item.meta.get("id", item.key), "reason": reason})
+        return None
+    return audio
+
+
+def _score(
+    model: CodecModel, item: ShardItem, audio: np.ndarray, n_q: int | None
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    wav = torch.from_numpy(audio)[None, None]
+    codes = model.encode(wav, n_q=n_q)
+    reconstruction = model.decode(codes)[0, 0, : len(audio)].float().numpy()
+    books = codes.shape[1]
+    row: dict[str, Any] = {
+        "id": item.meta.get("id", item.key),
+        "corpus": item.meta.get("corpus") or "unknown",
+        "speaker": item.meta.get("speaker") or "unknown",
+        "duration": round(len(audio) / model.sample_rate, 3),
+        "n_q": books,
+        "kbps": round(model.bitrate_kbps(books), 3),
+    }
+    notes = []
+    rate = model.sample_rate
+    scorers = {
+        "pesq_wb": lambda: metrics.pesq(audio, reconstruction, rate, "wb"),
+        "pesq_nb": lambda: metrics.pesq(audio, reconstruction, rate, "nb"),
+        "stoi": lambda: metrics.stoi(audio, reconstruction, rate),
+        "estoi": lambda: metrics.stoi(audio, reconstruction, rate, extended=True),
+        "si_sdr": lambda: metrics.si_sdr(audio, reconstruction),
+        "mel_distance": lambda: metrics.mel_distance(audio, reconstruction, rate),
+    }
+    for name, score in scorers.items():
+        try:
+            row[name] = round(score(), 4)
+        except metrics.MetricError as exc:
+            row[name] = None
+            notes.append(str(exc))
+    row["notes"] = "; ".join(notes)
+    return row, codes[0].t().numpy(), reconstruction
+
+
+def _stats(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"count": 0}
+    mean = statistics.fmean(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {
+        "count": len(values),
+        "mean": round(mean, 4),
+        "median": round(statistics.median(values), 4),
+        "ci95": round(1.96 * spread / math.sqrt(len(values)), 4),
+    }
+
+
+def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {m: _stats([r[m] for r in rows if r.get(m) is not None]) for m in METRICS}
+
+
+def _summary(
+    model: CodecModel,
+    rows: list[dict[str, Any]],
+    codes_by_level: dict[int, list[np.ndarray]],
+    skipped: list[dict[str, Any]],
+) -> dict[str, Any]:
+    levels = {}
+    for n_q, codes in sorted(codes_by_level.items()):
+        mine = [r for r in rows if r["n_q"] == n_q]
+        stats = metrics.code_statistics(np.concatenate(codes), model.codebook_size)
+        bits = sum(stats["entropy_bits"])
+        levels[str(n_q)] = {
+            "kbps": model.bitrate_kbps(n_q),
+            "entropy_bits_per_frame": round(bits, 3),
+            "entropy_coded_kbps": round(bits * model.frame_rate / 1000, 3),
+            "codebooks": stats,
+            "overall": _group(mine),
+            "by_corpus": {
+                c: _group([r for r in mine if r["corpus"] == c])
+                for c in sorted({r["corpus"] for r in mine})
+            },
+            "by_speaker": {
+                s: _group([r for r in mine if r["speaker"] == s])
+                for s in sorted({r["speaker"] for r in mine})
+            },
+        }
+    return {
+        "preset": model.config.name,
+        "sample_rate": model.sample_rate,
+        "frame_rate": model.frame_rate,
+        "codebook_size": model.codebook_size,
+        "items": len({r["id"] for r in rows}),
+        "levels": levels,
+        "skipped": skipped,
+    }
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    fields = ["id", "corpus", "speaker", "duration", "n_q", "kbps", *METRICS, "notes"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _report(summary: dict[str, Any], plots: list[Path], out_dir: Path) -> str:
+    lines = [
+        f"# Evaluation: {summary['preset']}",
+        "",
+        f"{summary['items']} items at {summary['sample_rate']} Hz, "
+        f"{len(summary['skipped'])} skipped (see summary.json).",
+        "",
+        "| n_q | kbps | entropy-coded kbps | " + " | ".join(METRICS) + " |",
+        "|---" * (3 + len(METRICS)) + "|",
+    ]
+    for n_q, level in summary["levels"].items():
+        cells = []
+        for metric in METRICS:
+            stats = level["overall"][metric]
+            cells.append(f"{stats['mean']:.3f} ± {stats['ci95']:.3f}" if stats["count"] else "–")
+        lines.append(
+            f"| {n_q} | {level['kbps']:g} | {level['entropy_coded_kbps']:g} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    for level in summary["levels"].values():
+        if len(level["by_corpus"]) > 1:
+            lines += ["", "Per corpus (mean PESQ-WB / STOI):", ""]
+            for corpus, group in level["by_corpus"].items():
+                pesq_wb, stoi = group["pesq_wb"], group["stoi"]
+                lines.append(
+                    f"- {corpus}: {pesq_wb.get('mean', float('nan')):.3f} / "
+                    f"{stoi.get('mean', float('nan')):.3f} ({stoi.get('count', 0)} items)"
+                )
+            break
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(out_dir)})" for p in plots]
+    return "\n".join(lines) + "\n"
