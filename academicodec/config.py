@@ -74,6 +74,11 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def dotted_keys(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Python keyword overrides (``train__lr``) as dotted preset keys (``train.lr``)."""
+    return {key.replace("__", "."): value for key, value in overrides.items()}
+
+
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """``{"train.lr": 1e-4}``-style dotted keys set nested values (``--set key=value``)."""
     result = deep_merge(data, {})

@@ -9,9 +9,14 @@ model code never has to ask ``is_initialized()`` itself.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 def is_distributed() -> bool:
@@ -64,6 +69,37 @@ def broadcast(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
     if is_distributed():
         dist.broadcast(tensor, src)
     return tensor
+
+
+def wait_for_all(
+    fetch: Callable[[int], T | None],
+    count: int,
+    timeout: float,
+    name: Callable[[int], str],
+    poll: float = 1.0,
+) -> list[T]:
+    """``fetch(k)`` for ``k < count``, polling until none returns ``None``.
+
+    How rank 0 collects the completion records other ranks write to a shared filesystem:
+    it works with or without a process group (plain ``RANK``/``WORLD_SIZE`` launches).
+    """
+    deadline = time.monotonic() + timeout
+    found: dict[int, T] = {}
+    while True:
+        for k in range(count):
+            if k not in found and (value := fetch(k)) is not None:
+                found[k] = value
+        if len(found) == count:
+            return [found[k] for k in range(count)]
+        if time.monotonic() > deadline:
+            from academicodec.errors import UserError
+
+            missing = [name(k) for k in range(count) if k not in found]
+            raise UserError(
+                f"gave up waiting for {len(missing)} shard(s) from other ranks "
+                f"(e.g. {missing[:3]}); re-run the same command to resume"
+            )
+        time.sleep(poll)
 
 
 def _env_int(*names: str, default: int) -> int:

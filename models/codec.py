@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from academicodec import distrib
+from academicodec.config import dotted_keys
 from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
@@ -241,6 +242,5 @@ def build_codec(preset: str | Path | CodecConfig, **overrides: Any) -> CodecMode
             raise ValueError("overrides apply to preset names and paths, not a CodecConfig")
         config = preset
     else:
-        dotted = {key.replace("__", "."): value for key, value in overrides.items()}
-        config = load_codec_config(preset, dotted)
+        config = load_codec_config(preset, dotted_keys(overrides))
     return FAMILY_CLASSES[config.family](config)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from academicodec.config import to_dict
+from academicodec.config import dotted_keys, to_dict
 from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes
 from academicodec.models.codec import CodecModel, build_codec
@@ -48,13 +48,12 @@ def load_codec(path: str | Path, **overrides: Any) -> CodecModel:
     or from an original AcademiCodec checkpoint. ``overrides`` set config keys (``compat``,
     or nested with ``__``)."""
     path = Path(path)
+    dotted = dotted_keys(overrides)
     if path.is_dir() or path.suffix == ".safetensors":
-        folder = path if path.is_dir() else path.parent
-        return _load_export(folder, {k.replace("__", "."): v for k, v in overrides.items()})
+        return _load_export(path if path.is_dir() else path.parent, dotted)
     if path.is_file():
         from academicodec.models.original import import_academicodec
 
-        dotted = {k.replace("__", "."): v for k, v in overrides.items()}
         return import_academicodec(path, overrides=dotted)
     raise UserError(f"model {path} does not exist")
 

@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import random
 import tarfile
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -266,21 +265,9 @@ def _wait_for_all(
 
     Sizes are checked, contents are not re-hashed: each writer hashed its shard as it wrote.
     """
-    deadline = time.monotonic() + timeout
-    records: dict[int, tuple[ShardRecord, list[dict[str, Any]]]] = {}
-    while True:
-        for k in range(count):
-            if k not in records and (done := _completed(out_dir, k, plan, False)) is not None:
-                records[k] = done
-        if len(records) == count:
-            return [records[k] for k in range(count)]
-        if time.monotonic() > deadline:
-            missing = [shard_name(k) for k in range(count) if k not in records]
-            raise UserError(
-                f"gave up waiting for {len(missing)} shard(s) from other ranks "
-                f"(e.g. {missing[:3]}); re-run the same command to resume"
-            )
-        time.sleep(1.0)
+    return distrib.wait_for_all(
+        lambda k: _completed(out_dir, k, plan, False), count, timeout, shard_name
+    )
 
 
 def _remove_stale(out_dir: Path, count: int) -> None:

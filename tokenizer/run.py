@@ -284,17 +284,12 @@ def _record(out_dir: Path, shard: OutputShard, plan: str) -> dict[str, Any] | No
 def _wait(
     out_dir: Path, shards: list[OutputShard], plan: str, timeout: float
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    records: dict[int, dict[str, Any]] = {}
-    while True:
-        for shard in shards:
-            if shard.number not in records and (r := _record(out_dir, shard, plan)) is not None:
-                records[shard.number] = r
-        if len(records) == len(shards):
-            return [records[s.number] for s in shards]
-        if time.monotonic() > deadline:
-            raise UserError("gave up waiting for other ranks' shards; re-run to resume")
-        time.sleep(1.0)
+    return distrib.wait_for_all(
+        lambda k: _record(out_dir, shards[k], plan),
+        len(shards),
+        timeout,
+        lambda k: _record_path(out_dir, shards[k]).name,
+    )
 
 
 def _index(

@@ -27,7 +27,7 @@ from academicodec import distrib
 from academicodec.config import to_dict
 from academicodec.errors import UserError
 from academicodec.models import CodecModel, build_codec, load_codec_config
-from academicodec.models.config import CodecConfig
+from academicodec.models.config import CodecConfig, codec_config_from_dict
 from academicodec.models.discriminators import Discriminators
 from academicodec.models.layers import length_mask
 from academicodec.models.losses import (
@@ -85,8 +85,6 @@ def train(
     checkpoints = options.out / "checkpoints"
     resumed = load_latest(checkpoints) if checkpoints.is_dir() else None
     if resumed is not None:
-        from academicodec.models.config import codec_config_from_dict
-
         config = codec_config_from_dict(resumed.config, str(checkpoints))
     else:
         config = load_codec_config(preset, overrides)
