@@ -203,8 +203,18 @@ def train(
     allow_nan: Annotated[bool, typer.Option(help="Keep going on NaN/inf losses.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile.")] = False,
     precision: Annotated[str, typer.Option(help="bf16 | fp32 (CUDA only).")] = "bf16",
+    seed: Annotated[int, typer.Option(help="Seed of weights, data order and dropout.")] = 0,
+    override: Annotated[
+        bool,
+        typer.Option(
+            "--override",
+            help="Resume even though the preset, --set or options differ from the run's "
+            "checkpoint (the changes are applied and logged).",
+        ),
+    ] = False,
 ) -> None:
-    """Train a codec (one process, or torchrun for DDP); re-running the same RUN resumes."""
+    """Train a codec (one process, or torchrun for DDP); re-running the same RUN resumes,
+    with the settings it started with unless --override."""
     from academicodec import distrib
     from academicodec.training import RunOptions
     from academicodec.training import train as run_train
@@ -214,7 +224,7 @@ def train(
     options = RunOptions(
         out=out, data=data, val=val, max_steps=max_steps, device=device, workers=workers,
         ckpt_every=ckpt_every, val_every=val_every, keep=keep, allow_nan=allow_nan,
-        compile=compile_model, precision=precision,
+        compile=compile_model, precision=precision, seed=seed, override=override,
     )  # fmt: skip
     state = run_train(preset, options, parse_overrides(overrides))
     if distrib.is_main():

@@ -110,7 +110,8 @@ def run_demo(
 
     log("[7/7] eval: PESQ, STOI, SI-SDR of the tiny model on the corpus")
     summary = evaluate(model_dir, [out / "shards"], out / "eval", progress=progress)
-    overall = next(iter(summary["levels"].values()))["overall"]
+    level = next(iter(summary["levels"].values()))
+    overall = level["overall"]
     result.rows.append(
         (
             "eval",
@@ -118,5 +119,10 @@ def run_demo(
             f"STOI {overall['stoi'].get('mean', float('nan')):.2f}",
             out / "eval" / "report.md",
         )
+    )
+    usage = ", ".join(f"{100 * used:.0f}%" for used in level["codebooks"]["used"])
+    perplexity = ", ".join(f"{value:.0f}" for value in level["codebooks"]["perplexity"])
+    result.rows.append(
+        ("codebooks", f"used {usage}; perplexity {perplexity}", out / "eval" / "summary.json")
     )
     return result

@@ -21,6 +21,7 @@ from common import report
 from academicodec.memory import RssSampler
 from academicodec.models import build_codec
 from academicodec.models.layers import remove_weight_norm
+from academicodec.models.scheduling import GroupRunner
 
 DEFAULT_PRESETS = [
     "tiny_hificodec_16k",
@@ -63,8 +64,8 @@ def measure(name: str, device: str, repeats: int) -> dict:
     wav = 0.1 * torch.randn(16, 1, samples, device=device)
     lengths = torch.full((16,), samples, device=device)
     results: dict = {"preset": name, "parameters": model.generator_parameters()}
-    with torch.inference_mode(), _autocast(device):
-        codes = model.encode(wav, lengths)  # warm-up
+    with torch.inference_mode(), _autocast(device), GroupRunner() as runner:
+        codes = model.encode(wav, lengths, runner=runner)  # warm-up
 
         def one_by_one(run) -> None:
             for i in range(16):
@@ -75,12 +76,14 @@ def measure(name: str, device: str, repeats: int) -> dict:
             seconds, device, repeats,
         )  # fmt: skip
         results["encode_rtf_b16"] = _rtf(
-            lambda: model.encode(wav, lengths), seconds, device, repeats
+            lambda: model.encode(wav, lengths, runner=runner), seconds, device, repeats
         )
         results["decode_rtf_b1"] = _rtf(
             lambda: one_by_one(lambda i: model.decode(codes[i : i + 1])), seconds, device, repeats
         )
-        results["decode_rtf_b16"] = _rtf(lambda: model.decode(codes), seconds, device, repeats)
+        results["decode_rtf_b16"] = _rtf(
+            lambda: model.decode(codes, runner=runner), seconds, device, repeats
+        )
     results = {k: round(v, 2) if isinstance(v, float) else v for k, v in results.items()}
     results["encode_batch_ratio"] = round(results["encode_rtf_b16"] / results["encode_rtf_b1"], 2)
     return results

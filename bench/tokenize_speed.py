@@ -27,6 +27,7 @@ from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import SpeechSource, make_folder
 from academicodec.memory import RssSampler
 from academicodec.models import build_codec, load_codec, save_codec
+from academicodec.models.scheduling import GroupRunner
 from academicodec.pipelines.items import find_manifests, plan_items
 from academicodec.pipelines.shard import read_item
 from academicodec.tokenizer import TokenizeSettings, tokenize
@@ -79,9 +80,9 @@ def bare_forward(manifests: Path, model_dir: Path) -> float:
             wav[row, 0, : len(audio[i])] = torch.from_numpy(audio[i])
         prepared.append((wav, torch.tensor([len(audio[i]) for i in group])))
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), GroupRunner() as runner:
         for wav, lengths in prepared:
-            model.encode(wav, lengths)
+            model.encode(wav, lengths, runner=runner)
     return time.perf_counter() - start
 
 

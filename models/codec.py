@@ -11,20 +11,19 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from academicodec import distrib
 from academicodec.config import dotted_keys
 from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
 from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
-from academicodec.models.scheduling import assemble, micro_batches, run_groups
+from academicodec.models.scheduling import GroupRunner, assemble, micro_batches, run_groups
 from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
 
 
@@ -39,6 +38,9 @@ class CodecOutput:
     usage: Tensor  # [K] fraction of each codebook used in the batch
     frames: Tensor | None  # [B] valid frames per item (None: all)
     n_q: int  # codebooks used in this forward (quantizer dropout)
+    # Training mode: per codebook, valid input rows and their codes (for codebook upkeep).
+    codebook_inputs: list[Tensor] = field(default_factory=list)
+    codebook_assignments: list[Tensor] = field(default_factory=list)
 
 
 class CodecModel(nn.Module, ABC):
@@ -100,11 +102,18 @@ class CodecModel(nn.Module, ABC):
         padded = padded * length_mask(lengths, padded.shape[-1])
         return padded, (lengths + self.hop_length - 1) // self.hop_length
 
-    def encode(self, wav: Tensor, lengths: Tensor | None = None, n_q: int | None = None) -> Tensor:
+    def encode(
+        self,
+        wav: Tensor,
+        lengths: Tensor | None = None,
+        n_q: int | None = None,
+        runner: GroupRunner | None = None,
+    ) -> Tensor:
         """Codes [B, K, ceil(T / hop)] (int64); ``n_q`` keeps the first codebooks.
 
         With ``lengths``, frames past each item's ``ceil(length / hop)`` hold code 0. The
-        batch runs in groups (``scheduling``); every grouping gives the same codes.
+        batch runs in groups (``scheduling``), concurrently on the caller's ``runner``;
+        every grouping gives the same codes.
         """
         if wav.dim() == 2:
             wav = wav[:, None]
@@ -119,19 +128,19 @@ class CodecModel(nn.Module, ABC):
             part_lengths = None if lengths is None or single else valid[rows]
             return self._encode_batch(part, part_lengths, n_q)
 
-        parts = run_groups(groups, work)
+        parts = run_groups(groups, work, runner)
         if len(groups) == 1 and lengths is None:
             return parts[0]
         return assemble(groups, parts, wav.shape[0], self.num_frames(wav.shape[-1]))
 
     def _encode_batch(self, wav: Tensor, lengths: Tensor | None, n_q: int | None) -> Tensor:
-        padded, frames = self._frame(wav, lengths)
-        latent = self.encoder(padded, frames)
-        mask = None if frames is None else length_mask(frames, latent.shape[-1])
+        latent, mask, _ = self.latent(wav, lengths)
         codes = self.quantizer.encode(latent, mask, n_q)
         return codes if mask is None else codes * mask.long()
 
-    def decode(self, codes: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def decode(
+        self, codes: Tensor, lengths: Tensor | None = None, runner: GroupRunner | None = None
+    ) -> Tensor:
         """Waveform [B, 1, F * hop]; ``lengths`` are valid frames per item (zeros after).
 
         Runs in the same groups as ``encode``."""
@@ -147,7 +156,7 @@ class CodecModel(nn.Module, ABC):
                 self.quantizer.decode(part), None if lengths is None else valid[rows]
             )
 
-        parts = run_groups(groups, work)
+        parts = run_groups(groups, work, runner)
         if len(groups) == 1 and lengths is None:
             return parts[0]
         return assemble(groups, parts, codes.shape[0], frames * self.hop_length)
@@ -155,10 +164,9 @@ class CodecModel(nn.Module, ABC):
     def forward(
         self, wav: Tensor, lengths: Tensor | None = None, n_q: int | None = None
     ) -> CodecOutput:
-        padded, frames = self._frame(wav, lengths)
-        latent = self.encoder(padded, frames)
-        mask = None if frames is None else length_mask(frames, latent.shape[-1])
-        n_q = self._training_n_q() if n_q is None and self.training else n_q
+        """A training forward on ``n_q`` codebooks (all by default; the trainer passes
+        ``training_n_q``). Runs no collective and changes no codebook."""
+        latent, mask, frames = self.latent(wav, lengths)
         result = self.quantizer(latent, mask, n_q)
         audio = self.decoder(result.quantized, frames)
         return CodecOutput(
@@ -169,11 +177,23 @@ class CodecModel(nn.Module, ABC):
             usage=result.usage,
             frames=frames,
             n_q=result.codes.shape[1],
+            codebook_inputs=result.inputs,
+            codebook_assignments=result.assignments,
         )
 
-    def _training_n_q(self) -> int | None:
-        """Quantizer dropout: families with several bandwidths train on a random one."""
-        return None
+    def latent(
+        self, wav: Tensor, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Encoder output [B, D, F], its frame mask and valid frames per item."""
+        padded, frames = self._frame(wav, lengths)
+        latent = self.encoder(padded, frames)
+        mask = None if frames is None else length_mask(frames, latent.shape[-1])
+        return latent, mask, frames
+
+    def training_n_q(self, seed: int, step: int) -> int:
+        """Quantizer dropout: the codebooks a training step uses, drawn from (seed, step)
+        so every rank draws the same without a collective. All of them by default."""
+        return self.num_codebooks
 
 
 class HiFiCodec(CodecModel):
@@ -191,6 +211,7 @@ class HiFiCodec(CodecModel):
             arch.residual_layers,
             arch.codebook_loss_weight,
             arch.commitment_loss_weight,
+            arch.code_dim,
         )
         self.decoder = HiFiGenerator(config)
 
@@ -208,20 +229,18 @@ class EncodecCodec(CodecModel):
             config.codebook_size,
             config.num_codebooks,
             arch.ema_decay,
-            arch.kmeans_iters,
-            arch.dead_code_threshold,
             arch.commitment_weight,
         )
         self.decoder = SEANetDecoder(config)
 
-    def _training_n_q(self) -> int | None:
-        """A random bandwidth per step, the same on every rank (rank 0's draw is broadcast):
-        ranks using different codebook counts would run different EMA collectives."""
+    def training_n_q(self, seed: int, step: int) -> int:
+        """A random bandwidth per step (Encodec's quantizer dropout). Every rank must use
+        the same count (the codebook upkeep all-reduces per codebook), hence a draw from
+        (seed, step) rather than from a rank's own RNG."""
         arch = self.config.encodec
         assert arch is not None
-        n_q = self.config.codebooks_for_bandwidth(random.choice(arch.bandwidths))
-        device = next(self.parameters()).device  # NCCL broadcasts device tensors only
-        return int(distrib.broadcast(torch.tensor([n_q], device=device))[0])
+        draw = random.Random(seed * 1_000_003 + step).choice(arch.bandwidths)
+        return self.config.codebooks_for_bandwidth(draw)
 
 
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {

@@ -36,6 +36,9 @@ class HiFiCodecArch:
     residual_layers: int = 2
     codebook_loss_weight: float = 1.0
     commitment_loss_weight: float = 0.25
+    # 0: codes live in each group's latent space, matched by L2 distance (the original);
+    # N > 0: DAC's factorised codes, an N-dim projection matched by cosine similarity.
+    code_dim: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,37 @@ class EncodecArch:
     pad_mode: str = "zeros"
     bandwidths: tuple[float, ...] = (1.5, 3.0, 6.0, 12.0)
     ema_decay: float = 0.99
-    kmeans_iters: int = 50
-    dead_code_threshold: float = 2.0
     commitment_weight: float = 1.0
+    # "none" (encodec's 24 kHz encoder: weight norm only) or "time_group_norm" (a length-aware
+    # GroupNorm after every encoder block, models/seanet.py).
+    encoder_norm: str = "none"
+
+
+@dataclass(frozen=True)
+class CodebookConfig:
+    """How training keeps every codebook in use (``models/upkeep.py``), for both quantizer
+    kinds. Inference never reads these: released checkpoints import unchanged."""
+
+    # "kmeans": fit each codebook to the first batch's latents (stage by stage);
+    # "none": keep the constructor's start (the original GRVQ's uniform +-1/size).
+    init: str = "kmeans"
+    kmeans_iters: int = 10
+    # A code whose usage (an EMA of assignment counts) falls below this fraction of its
+    # codebook's mean usage is moved onto a recent latent; 0 turns restarts off. Relative,
+    # so it means the same at 200 frames a step (CPU) as at 20,000 (a GPU node).
+    dead_code_ratio: float = 0.2
+    usage_decay: float = 0.9
+
+    def __post_init__(self) -> None:
+        _one_of("codebooks.init", self.init, ("kmeans", "none"))
+        if self.kmeans_iters < 1:
+            raise ValueError(f"codebooks.kmeans_iters must be >= 1, not {self.kmeans_iters}")
+        if not 0.0 <= self.dead_code_ratio < 1.0:
+            raise ValueError(
+                f"codebooks.dead_code_ratio must be in [0, 1), not {self.dead_code_ratio}"
+            )
+        if not 0.0 < self.usage_decay < 1.0:
+            raise ValueError(f"codebooks.usage_decay must be in (0, 1), not {self.usage_decay}")
 
 
 @dataclass(frozen=True)
@@ -132,6 +163,7 @@ class CodecConfig:
     description: str = ""
     hificodec: HiFiCodecArch | None = None
     encodec: EncodecArch | None = None
+    codebooks: CodebookConfig = field(default_factory=CodebookConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     # The original AcademiCodec framing, for reproducing its numbers (docs/models.md):
     # HiFi-Codec floor(T / hop) frames and GroupNorm over the whole input; Encodec's
@@ -140,8 +172,15 @@ class CodecConfig:
 
     def __post_init__(self) -> None:
         _one_of("family", self.family, FAMILIES)
+        if self.codebook_size < 2:
+            raise ValueError(f"codebook_size must be at least 2, not {self.codebook_size}")
         if self.encodec is not None:
             _one_of("encodec.pad_mode", self.encodec.pad_mode, ("zeros", "reflect"))
+            _one_of("encodec.encoder_norm", self.encodec.encoder_norm, ("none", "time_group_norm"))
+            if not 0.0 < self.encodec.ema_decay < 1.0:
+                raise ValueError(
+                    f"encodec.ema_decay must be in (0, 1), not {self.encodec.ema_decay}"
+                )
         if not self.ratios or any(r < 1 for r in self.ratios):
             raise ValueError(f"ratios must be positive integers, got {self.ratios}")
         if self.family == "hificodec":
@@ -150,8 +189,15 @@ class CodecConfig:
                 raise ValueError("family hificodec needs a 'hificodec:' section")
             if len(arch.upsample_kernel_sizes) != len(self.ratios):
                 raise ValueError("hificodec.upsample_kernel_sizes needs one kernel per ratio")
+            if arch.n_code_groups < 1 or arch.residual_layers < 1:
+                raise ValueError("hificodec.n_code_groups and residual_layers must be >= 1")
+            if arch.code_dim < 0:
+                raise ValueError(f"hificodec.code_dim must be >= 0, not {arch.code_dim}")
             if self.latent_dim % arch.n_code_groups:
-                raise ValueError("latent_dim must divide into hificodec.n_code_groups")
+                raise ValueError(
+                    f"hificodec.n_code_groups ({arch.n_code_groups}) must divide latent_dim "
+                    f"({self.latent_dim})"
+                )
         elif self.encodec is None:
             raise ValueError(f"family {self.family} needs an 'encodec:' section")
 

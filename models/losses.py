@@ -3,6 +3,8 @@ multi-resolution log-mel L1. Weights come from the preset (HiFi-Codec: mel 45, F
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -64,8 +66,9 @@ class LossBalancer:
     Each loss's gradient with respect to the model output is rescaled so that its norm is
     ``weight / sum(weights) * total_norm`` (norms smoothed by an EMA, averaged over ranks),
     which makes the weights mean "share of the gradient" independent of each loss's scale.
-    Losses that do not depend on the output (the quantizer's) are backpropagated by the
-    caller as usual.
+    ``gradient`` returns the combined output gradient; the caller backpropagates it together
+    with the losses that do not depend on the output (the quantizer's) in one backward, so
+    the graph is walked once and DDP all-reduces the gradients once (audiocraft's order).
     """
 
     def __init__(
@@ -81,23 +84,36 @@ class LossBalancer:
         self.epsilon = epsilon
         self.norms: dict[str, Tensor] = {}
         self.fix: dict[str, float] = {}
+        # Each loss's share of the combined output gradient's norm at the last call.
+        self.shares: dict[str, float] = {}
 
-    def backward(self, losses: dict[str, Tensor], output: Tensor) -> Tensor:
-        """Backpropagate the balanced losses into ``output``'s graph; returns their plain
-        weighted sum (for logging)."""
+    def gradient(self, losses: dict[str, Tensor], output: Tensor) -> Tensor:
+        """The balanced sum of the losses' gradients with respect to ``output``."""
         total_weight = sum(self.weights[name] for name in losses)
         combined = torch.zeros_like(output)
+        scaled_norms = {}
         for name, loss in losses.items():
             (grad,) = torch.autograd.grad(loss, [output], retain_graph=True)
             norm = distrib.all_reduce_mean(grad.detach().norm().reshape(1))[0]
             previous = self.norms.get(name)
+            previous = None if previous is None else previous.to(norm.device)
             smoothed = norm if previous is None else self.ema_decay * previous + norm
             fix = self.ema_decay * self.fix.get(name, 0.0) + 1.0  # EMA bias correction
             self.norms[name], self.fix[name] = smoothed, fix
             scale = self.weights[name] / total_weight * self.total_norm
-            combined += scale * grad / (smoothed / fix + self.epsilon)
-        output.backward(combined)
-        return sum(self.weights[name] * loss.detach() for name, loss in losses.items())
+            divisor = smoothed / fix + self.epsilon
+            combined += scale * grad / divisor
+            scaled_norms[name] = float(scale * norm / divisor)  # rank-averaged already
+        everything = sum(scaled_norms.values()) or 1.0
+        self.shares = {name: value / everything for name, value in scaled_norms.items()}
+        return combined
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"norms": {k: v.detach().cpu() for k, v in self.norms.items()}, "fix": self.fix}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.norms = {k: v.clone() for k, v in state["norms"].items()}
+        self.fix = dict(state["fix"])
 
 
 def si_sdr(estimate: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:

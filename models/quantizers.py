@@ -5,21 +5,25 @@ with straight-through quantized latents, codes ``[B, K, F]``, the quantizer loss
 per-codebook statistics (perplexity, fraction of codes used), so collapse shows in training
 logs. Only valid frames feed losses, statistics and codebook updates.
 
-The EMA codebooks are DDP-correct: cluster counts and sums are all-reduced before the EMA
-step, and the k-means initialisation and dead-code restarts are computed on rank 0 and
-broadcast, so every rank holds identical codebooks after every step (AcademiCodec's copy of
-encodec updated them from each rank's own data, so replicas drifted apart).
+``forward`` is pure: it runs no collective and changes no codebook. What a training step
+does to the codebooks (data-driven initialisation, EMA steps, dead-code restarts, all
+synchronised over ranks) lives in ``models/upkeep.py`` and is called by the trainer with
+the per-codebook inputs and assignments that ``forward`` reports in training mode.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from academicodec import distrib
-from academicodec.models.layers import Mask
+from academicodec.models.layers import Mask, weight_norm
+
+# Fits one codebook to its input rows during initialisation: (codebook index, rows) -> table.
+Fit = Callable[[int, Tensor], Tensor]
 
 
 @dataclass
@@ -29,6 +33,10 @@ class QuantizerResult:
     loss: Tensor  # scalar, the quantizer's own weighting
     perplexity: Tensor  # [K]
     usage: Tensor  # [K], fraction of the codebook used in this batch
+    # Training mode only, per codebook in code order: the valid input rows [N, d] (detached)
+    # and their assigned codes [N], for the trainer's codebook upkeep.
+    inputs: list[Tensor] = field(default_factory=list)
+    assignments: list[Tensor] = field(default_factory=list)
 
 
 def codebook_stats(codes: Tensor, mask: Mask, codebook_size: int) -> tuple[Tensor, Tensor]:
@@ -45,19 +53,18 @@ def codebook_stats(codes: Tensor, mask: Mask, codebook_size: int) -> tuple[Tenso
     return entropy.exp(), (counts > 0).float().mean(dim=1)
 
 
-def _result(
-    quantized: Tensor, codes: list[Tensor], losses: list[Tensor], mask: Mask, size: int
-) -> QuantizerResult:
-    stacked = torch.stack(codes, dim=1)
-    perplexity, usage = codebook_stats(stacked, mask, size)
-    return QuantizerResult(quantized, stacked, torch.stack(losses).mean(), perplexity, usage)
-
-
 def _masked_mean(values: Tensor, mask: Mask) -> Tensor:
     """Mean of ``values`` [B, D, F] over valid frames (all frames without a mask)."""
     if mask is None:
         return values.mean()
     return (values * mask).sum() / (mask.sum() * values.shape[1]).clamp(min=1)
+
+
+def _row_mean(values: Tensor, weights: Tensor | None) -> Tensor:
+    """Mean of ``values`` [N, d] over valid rows (``weights`` [N, 1] of 0/1, or all)."""
+    if weights is None:
+        return values.mean()
+    return (values * weights).sum() / (weights.sum() * values.shape[1]).clamp(min=1)
 
 
 def _nearest(vectors: Tensor, codebook: Tensor) -> Tensor:
@@ -80,25 +87,74 @@ def _from_rows(rows: Tensor, batch: int) -> Tensor:
     return rows.reshape(batch, -1, rows.shape[1]).transpose(1, 2)
 
 
-def _valid_rows(x: Tensor, mask: Mask) -> Tensor:
-    rows = _to_rows(x)
+def _valid(rows: Tensor, mask: Mask) -> Tensor:
+    """The rows ([B * F, ...]) of valid frames."""
     return rows if mask is None else rows[mask[:, 0, :].reshape(-1) > 0]
+
+
+class _Recorder:
+    """Collects each codebook's valid inputs and assignments in training mode."""
+
+    def __init__(self, active: bool, mask: Mask) -> None:
+        self.active, self.mask = active, mask
+        self.inputs: list[Tensor] = []
+        self.assignments: list[Tensor] = []
+
+    def add(self, rows: Tensor, indices: Tensor) -> None:
+        if self.active:
+            self.inputs.append(_valid(rows.detach(), self.mask))
+            self.assignments.append(_valid(indices, self.mask))
+
+    def result(
+        self, quantized: Tensor, codes: list[Tensor], losses: list[Tensor], size: int
+    ) -> QuantizerResult:
+        stacked = torch.stack(codes, dim=1)
+        perplexity, usage = codebook_stats(stacked, self.mask, size)
+        return QuantizerResult(
+            quantized, stacked, torch.stack(losses).mean(), perplexity, usage,
+            self.inputs, self.assignments,
+        )  # fmt: skip
 
 
 # --- HiFi-Codec: group-residual VQ --------------------------------------------------------
 
 
 class CodebookEmbedding(nn.Module):
-    """One learned codebook (``embedding.weight``), as AcademiCodec's ``Quantizer_module``."""
+    """One learned codebook (``embedding.weight``), as AcademiCodec's ``Quantizer_module``.
 
-    def __init__(self, size: int, dim: int) -> None:
+    With ``code_dim`` > 0 the lookup is DAC's (Kumar et al., 2023, §3.2): the input is
+    projected to ``code_dim`` dimensions and matched by cosine similarity (both sides
+    L2-normalised), and the code projected back. The match does not depend on the latent's
+    scale, which drifts faster than gradient-trained codewords early in training - the
+    drift that collapses the original's codebooks within a dozen steps.
+    """
+
+    def __init__(self, size: int, dim: int, code_dim: int = 0) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(size, dim)
+        self.factorised = code_dim > 0
+        self.embedding = nn.Embedding(size, code_dim if self.factorised else dim)
         self.embedding.weight.data.uniform_(-1.0 / size, 1.0 / size)
+        if self.factorised:
+            self.in_proj = weight_norm(nn.Linear(dim, code_dim))
+            self.out_proj = weight_norm(nn.Linear(code_dim, dim))
+
+    def code_space(self, rows: Tensor) -> Tensor:
+        """What the lookup compares with the codewords: the rows, or their projection."""
+        return self.in_proj(rows) if self.factorised else rows
+
+    def nearest(self, vectors: Tensor) -> Tensor:
+        if not self.factorised:
+            return _nearest(vectors, self.embedding.weight)
+        similarity = F.normalize(vectors, dim=1) @ F.normalize(self.embedding.weight, dim=1).t()
+        return similarity.argmax(dim=1)
+
+    def decode(self, indices: Tensor) -> Tensor:
+        codes = self.embedding(indices)
+        return self.out_proj(codes) if self.factorised else codes
 
     def forward(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        indices = _nearest(rows, self.embedding.weight)
-        return self.embedding(indices), indices
+        indices = self.nearest(self.code_space(rows))
+        return self.decode(indices), indices
 
 
 class GroupResidualVQ(nn.Module):
@@ -118,13 +174,16 @@ class GroupResidualVQ(nn.Module):
         stages: int,
         codebook_weight: float = 1.0,
         commitment_weight: float = 0.25,
+        code_dim: int = 0,
     ) -> None:
         super().__init__()
         self.dim, self.size, self.groups, self.stages = dim, size, groups, stages
         self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
         # Attribute names of the original: stage 0 "quantizer_modules", stage 1 "...2".
         for stage in range(stages):
-            modules = nn.ModuleList(CodebookEmbedding(size, dim // groups) for _ in range(groups))
+            modules = nn.ModuleList(
+                CodebookEmbedding(size, dim // groups, code_dim) for _ in range(groups)
+            )
             setattr(self, self._stage_name(stage), modules)
 
     @staticmethod
@@ -138,6 +197,14 @@ class GroupResidualVQ(nn.Module):
     def num_codebooks(self) -> int:
         return self.groups * self.stages
 
+    def tables(self) -> list[Tensor]:
+        """Every codebook's ``[size, d]`` codewords, in code order (learned parameters)."""
+        return [
+            module.embedding.weight
+            for stage in range(self.stages)
+            for module in self.stage(stage)
+        ]  # fmt: skip
+
     def _stages_for(self, n_q: int | None) -> int:
         if n_q is None:
             return self.stages
@@ -147,25 +214,46 @@ class GroupResidualVQ(nn.Module):
 
     def forward(self, latent: Tensor, mask: Mask = None, n_q: int | None = None) -> QuantizerResult:
         batch = latent.shape[0]
-        residual = latent
-        quantized_out = torch.zeros_like(latent)
+        width = self.dim // self.groups
+        weights = None if mask is None else mask[:, 0, :].reshape(-1, 1)
+        residual = _to_rows(latent)
+        quantized_out = torch.zeros_like(residual)
         codes, losses = [], []
+        recorder = _Recorder(self.training, mask)
         for stage in range(self._stages_for(n_q)):
-            rows = _to_rows(residual).split(self.dim // self.groups, dim=-1)
-            parts, indices = zip(
-                *(module(part) for module, part in zip(self.stage(stage), rows, strict=True)),
-                strict=True,
-            )
-            quantized = _from_rows(torch.cat(parts, dim=-1), batch)
-            losses.append(
-                self.codebook_weight * _masked_mean((quantized - residual.detach()) ** 2, mask)
-                + self.commitment_weight * _masked_mean((quantized.detach() - residual) ** 2, mask)
-            )
-            quantized = residual + (quantized - residual).detach()
+            parts, stage_losses = [], []
+            for g, module in enumerate(self.stage(stage)):
+                encoded = module.code_space(residual[:, g * width : (g + 1) * width])
+                indices = module.nearest(encoded.detach())
+                chosen = module.embedding(indices)
+                recorder.add(encoded, indices)
+                stage_losses.append(
+                    self.codebook_weight * _row_mean((chosen - encoded.detach()) ** 2, weights)
+                    + self.commitment_weight * _row_mean((chosen.detach() - encoded) ** 2, weights)
+                )
+                straight = encoded + (chosen - encoded).detach()  # straight-through
+                parts.append(module.out_proj(straight) if module.factorised else straight)
+                codes.append(indices.reshape(batch, -1))
+            quantized = torch.cat(parts, dim=-1)
+            losses.append(torch.stack(stage_losses).mean())
             residual = residual - quantized
             quantized_out = quantized_out + quantized
-            codes.extend(index.reshape(batch, -1) for index in indices)
-        return _result(quantized_out, codes, losses, mask, self.size)
+        return recorder.result(_from_rows(quantized_out, batch), codes, losses, self.size)
+
+    @torch.no_grad()
+    def fit_codebooks(self, latent: Tensor, mask: Mask, fit: Fit) -> None:
+        """Replace every codebook by ``fit`` of its inputs, stage by stage (each stage's
+        inputs are what the freshly fitted stages before it leave)."""
+        residual = _to_rows(latent)
+        width = self.dim // self.groups
+        for stage in range(self.stages):
+            parts = []
+            for g, module in enumerate(self.stage(stage)):
+                part = residual[:, g * width : (g + 1) * width]
+                encoded = _valid(module.code_space(part), mask)
+                module.embedding.weight.copy_(fit(stage * self.groups + g, encoded))
+                parts.append(module(part)[0])
+            residual = residual - torch.cat(parts, dim=-1)
 
     def encode(self, latent: Tensor, mask: Mask = None, n_q: int | None = None) -> Tensor:
         return self.forward(latent, mask, n_q).codes
@@ -177,7 +265,7 @@ class GroupResidualVQ(nn.Module):
         latent = None
         for stage in range(books // self.groups):
             parts = [
-                module.embedding(codes[:, stage * self.groups + g])  # [B, F, d]
+                module.decode(codes[:, stage * self.groups + g])  # [B, F, d]
                 for g, module in enumerate(self.stage(stage))
             ]
             stage_latent = torch.cat(parts, dim=-1).transpose(1, 2)
@@ -190,27 +278,16 @@ class GroupResidualVQ(nn.Module):
 
 
 class EuclideanCodebook(nn.Module):
-    """An EMA codebook with k-means initialisation and dead-code restart (encodec's core_vq)."""
+    """An EMA codebook (encodec's core_vq buffers); the trainer's upkeep initialises it,
+    steps its EMA and restarts its dead codes."""
 
-    def __init__(
-        self,
-        dim: int,
-        size: int,
-        decay: float = 0.99,
-        kmeans_iters: int = 50,
-        dead_code_threshold: float = 2.0,
-        epsilon: float = 1e-5,
-    ) -> None:
+    def __init__(self, dim: int, size: int, decay: float = 0.99, epsilon: float = 1e-5) -> None:
         super().__init__()
         self.size, self.decay, self.epsilon = size, decay, epsilon
-        self.kmeans_iters, self.dead_code_threshold = kmeans_iters, dead_code_threshold
-        self.register_buffer("inited", torch.tensor([kmeans_iters == 0], dtype=torch.float32))
+        # Encodec's flag: 0 until the codebook was fitted to data (k-means on a first batch).
+        self.register_buffer("inited", torch.zeros(1))
         self.register_buffer("cluster_size", torch.zeros(size))
-        embed = (
-            torch.zeros(size, dim)
-            if kmeans_iters
-            else nn.init.kaiming_uniform_(torch.empty(size, dim))
-        )
+        embed = nn.init.kaiming_uniform_(torch.empty(size, dim))
         self.register_buffer("embed", embed)
         self.register_buffer("embed_avg", embed.clone())
 
@@ -218,54 +295,26 @@ class EuclideanCodebook(nn.Module):
         return _nearest(rows, self.embed)
 
     @torch.no_grad()
-    def initialise(self, samples: Tensor) -> None:
-        """k-means on rank 0's first batch, broadcast to every rank."""
-        if self.inited.item() or samples.numel() == 0:
-            return
-        means, bins = kmeans(samples.float(), self.size, self.kmeans_iters)
-        self.embed.copy_(means)
-        self.embed_avg.copy_(means)
-        self.cluster_size.copy_(bins.float())
-        self.inited.fill_(1.0)
-        for buffer in (self.embed, self.embed_avg, self.cluster_size):
-            distrib.broadcast(buffer)
+    def set_codewords(self, rows: Tensor, codewords: Tensor, count: float) -> None:
+        """Put ``codewords`` at the entries ``rows`` (a bool mask or indices), with EMA
+        statistics worth ``count`` assignments, so the next EMA step keeps them in place.
+
+        Encodec restarts only ``embed``, and its next EMA step recomputes ``embed`` from
+        ``embed_avg / cluster_size``, undoing the restart; vector-quantize-pytorch resets
+        all three, as we do.
+        """
+        self.embed[rows] = codewords
+        self.embed_avg[rows] = codewords * count
+        self.cluster_size[rows] = count
 
     @torch.no_grad()
-    def update(self, samples: Tensor, indices: Tensor) -> None:
-        """One EMA step on the (all-reduced) assignments ``indices`` of ``samples``."""
-        onehot = torch.zeros(samples.shape[0], self.size, device=samples.device)
-        onehot.scatter_(1, indices[:, None], 1.0)
-        counts = distrib.all_reduce_sum(onehot.sum(0))
-        sums = distrib.all_reduce_sum(samples.float().t() @ onehot).t()
+    def ema_step(self, counts: Tensor, sums: Tensor) -> None:
+        """One EMA step on the (all-reduced) assignment counts [size] and sums [size, d]."""
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.epsilon) / (total + self.size * self.epsilon) * total
         self.embed.copy_(self.embed_avg / smoothed[:, None])
-
-    @torch.no_grad()
-    def restart_dead_codes(self, samples: Tensor) -> None:
-        """Move codes whose EMA usage fell below the threshold onto random batch vectors.
-
-        Encodec replaces only ``embed``, after the batch was already assigned, and the EMA
-        step right after recomputes ``embed`` from ``embed_avg / cluster_size`` - undoing
-        the restart. We restart before assigning, and reset those two as well (to the
-        threshold's worth of the new vector, as vector-quantize-pytorch does) so it sticks.
-        """
-        if self.dead_code_threshold <= 0 or samples.shape[0] == 0:
-            return
-        expired = self.cluster_size < self.dead_code_threshold
-        if not expired.any():
-            return
-        replacement = sample_vectors(samples.float(), self.size)
-        rows = expired[:, None]
-        self.embed.copy_(torch.where(rows, replacement, self.embed))
-        self.embed_avg.copy_(
-            torch.where(rows, replacement * self.dead_code_threshold, self.embed_avg)
-        )
-        self.cluster_size.masked_fill_(expired, self.dead_code_threshold)
-        for buffer in (self.embed, self.embed_avg, self.cluster_size):
-            distrib.broadcast(buffer)
 
 
 class VectorQuantization(nn.Module):
@@ -293,51 +342,40 @@ class ResidualVQ(nn.Module):
         size: int,
         num_quantizers: int,
         decay: float = 0.99,
-        kmeans_iters: int = 50,
-        dead_code_threshold: float = 2.0,
         commitment_weight: float = 1.0,
     ) -> None:
         super().__init__()
         self.size = size
         self.commitment_weight = commitment_weight
         self.vq = _Layers(
-            [
-                VectorQuantization(
-                    EuclideanCodebook(dim, size, decay, kmeans_iters, dead_code_threshold)
-                )
-                for _ in range(num_quantizers)
-            ]
+            [VectorQuantization(EuclideanCodebook(dim, size, decay)) for _ in range(num_quantizers)]
         )
 
     @property
     def num_codebooks(self) -> int:
         return len(self.vq.layers)
 
-    def _codebooks(self, n_q: int | None) -> list[EuclideanCodebook]:
+    def codebooks(self, n_q: int | None = None) -> list[EuclideanCodebook]:
         n_q = self.num_codebooks if n_q is None else n_q
         if not 0 < n_q <= self.num_codebooks:
             raise ValueError(f"n_q must be in 1..{self.num_codebooks}, got {n_q}")
         return [layer._codebook for layer in self.vq.layers[:n_q]]  # type: ignore[union-attr]
+
+    def tables(self) -> list[Tensor]:
+        """Every codebook's ``[size, d]`` codewords, in code order (EMA buffers)."""
+        return [codebook.embed for codebook in self.codebooks()]
 
     def forward(self, latent: Tensor, mask: Mask = None, n_q: int | None = None) -> QuantizerResult:
         batch = latent.shape[0]
         residual = latent
         quantized_out = torch.zeros_like(latent)
         codes, losses = [], []
-        for codebook in self._codebooks(n_q):
-            if self.training:
-                samples = _valid_rows(residual.detach(), mask)
-                codebook.initialise(samples)
-                codebook.restart_dead_codes(samples)
-            indices = codebook.quantize(_to_rows(residual.detach()))
+        recorder = _Recorder(self.training, mask)
+        for codebook in self.codebooks(n_q):
+            rows = _to_rows(residual.detach())
+            indices = codebook.quantize(rows)
+            recorder.add(rows, indices)
             quantized = _from_rows(codebook.embed[indices], batch)
-            if self.training:
-                valid = None if mask is None else mask[:, 0, :].reshape(-1) > 0
-                rows = _to_rows(residual.detach())
-                codebook.update(
-                    rows if valid is None else rows[valid],
-                    indices if valid is None else indices[valid],
-                )
             losses.append(
                 self.commitment_weight * _masked_mean((quantized.detach() - residual) ** 2, mask)
             )
@@ -345,14 +383,25 @@ class ResidualVQ(nn.Module):
             residual = residual - quantized
             quantized_out = quantized_out + quantized
             codes.append(indices.reshape(batch, -1))
-        return _result(quantized_out, codes, losses, mask, self.size)
+        return recorder.result(quantized_out, codes, losses, self.size)
+
+    @torch.no_grad()
+    def fit_codebooks(self, latent: Tensor, mask: Mask, fit: Fit) -> None:
+        """Replace every codebook by ``fit`` of its inputs, layer by layer."""
+        residual = _to_rows(latent)
+        for k, codebook in enumerate(self.codebooks()):
+            valid = _valid(residual, mask)
+            # EMA statistics worth the average assignment count of the fitted batch.
+            codebook.set_codewords(slice(None), fit(k, valid), max(1.0, valid.shape[0] / self.size))
+            codebook.inited.fill_(1.0)
+            residual = residual - codebook.embed[codebook.quantize(residual)]
 
     @torch.no_grad()
     def encode(self, latent: Tensor, mask: Mask = None, n_q: int | None = None) -> Tensor:
         batch = latent.shape[0]
         residual = latent
         codes = []
-        for codebook in self._codebooks(n_q):
+        for codebook in self.codebooks(n_q):
             indices = codebook.quantize(_to_rows(residual))
             residual = residual - _from_rows(codebook.embed[indices], batch)
             codes.append(indices.reshape(batch, -1))
@@ -360,26 +409,28 @@ class ResidualVQ(nn.Module):
 
     def decode(self, codes: Tensor) -> Tensor:
         latent = None
-        for k, codebook in enumerate(self._codebooks(codes.shape[1])):
+        for k, codebook in enumerate(self.codebooks(codes.shape[1])):
             part = codebook.embed[codes[:, k]].transpose(1, 2)  # [B, D, F]
             latent = part if latent is None else latent + part
         assert latent is not None
         return latent
 
 
-def sample_vectors(samples: Tensor, count: int) -> Tensor:
+def sample_vectors(samples: Tensor, count: int, generator: torch.Generator | None = None) -> Tensor:
     """``count`` rows of ``samples``: a random subset, or with repeats when there are fewer."""
     total = samples.shape[0]
     if total >= count:
-        indices = torch.randperm(total, device=samples.device)[:count]
+        indices = torch.randperm(total, generator=generator)[:count].to(samples.device)
     else:
-        indices = torch.randint(0, total, (count,), device=samples.device)
+        indices = torch.randint(0, total, (count,), generator=generator).to(samples.device)
     return samples[indices]
 
 
-def kmeans(samples: Tensor, clusters: int, iterations: int) -> tuple[Tensor, Tensor]:
+def kmeans(
+    samples: Tensor, clusters: int, iterations: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Lloyd's k-means from randomly sampled data points; empty clusters keep their point."""
-    means = sample_vectors(samples, clusters)
+    means = sample_vectors(samples, clusters, generator)
     bins = torch.zeros(clusters, device=samples.device, dtype=torch.long)
     for _ in range(iterations):
         buckets = _nearest(samples, means)

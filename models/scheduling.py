@@ -6,6 +6,11 @@ every layer is length-aware, any grouping gives the same codes, so on CPU we run
 most ``CPU_GROUP_SAMPLES`` padded samples, and run them concurrently, one intra-op thread
 each: across clips, parallelism is nearly free, while inside one conv it is not (+10%
 throughput measured on 2 cores). On accelerators the whole batch runs at once.
+
+Running groups concurrently needs one intra-op thread per group, a process-wide torch
+setting, so the model never changes it: the caller opens a ``GroupRunner`` for as long as
+it encodes (the tokenizer, eval, benchmarks) and passes it to ``encode``/``decode``;
+without one, groups run one after the other with the caller's threads.
 """
 
 from __future__ import annotations
@@ -39,10 +44,34 @@ def micro_batches(lengths: Tensor, device: torch.device, single: bool = False) -
     return [torch.tensor(group, device=device) for group in groups]
 
 
-def run_groups(groups: list[Tensor], work: Callable[[Tensor], R]) -> list[R]:
-    """``work(group)`` for every group; on CPU, concurrently over the intra-op threads."""
-    threads = torch.get_num_threads()
-    if len(groups) < 2 or threads < 2 or groups[0].device.type != "cpu":
+class GroupRunner:
+    """A pool with one worker per intra-op thread; while open, torch runs one intra-op
+    thread per call (restored on close), so concurrent groups do not oversubscribe."""
+
+    def __init__(self) -> None:
+        self.threads = torch.get_num_threads()
+        self.pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> GroupRunner:
+        if self.threads > 1:
+            self.pool = ThreadPoolExecutor(max_workers=self.threads)
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            torch.set_num_threads(self.threads)
+            self.pool = None
+
+
+def run_groups(
+    groups: list[Tensor], work: Callable[[Tensor], R], runner: GroupRunner | None = None
+) -> list[R]:
+    """``work(group)`` for every group: concurrently on ``runner``'s pool when the groups
+    are on CPU and a runner is open, else one after the other."""
+    pool = None if runner is None else runner.pool
+    if pool is None or len(groups) < 2 or groups[0].device.type != "cpu":
         return [work(group) for group in groups]
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
 
@@ -50,12 +79,7 @@ def run_groups(groups: list[Tensor], work: Callable[[Tensor], R]) -> list[R]:
         with torch.inference_mode(inference), torch.set_grad_enabled(grad):
             return work(group)
 
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(in_caller_mode, groups))
-    finally:
-        torch.set_num_threads(threads)
+    return list(pool.map(in_caller_mode, groups))
 
 
 def assemble(groups: list[Tensor], parts: list[Tensor], rows: int, length: int) -> Tensor:

@@ -27,6 +27,7 @@ from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes, ensure_writable_dir, sha256_file
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
+from academicodec.models.scheduling import GroupRunner
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
@@ -113,11 +114,12 @@ def tokenize(
     started, seconds = time.monotonic(), 0.0
     # Files are written by a background thread while the next shard encodes; at most one
     # shard waits to be written, so memory stays bounded.
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    # On CPU a batch's length groups encode concurrently, one intra-op thread each.
+    with ThreadPoolExecutor(max_workers=1) as writer, GroupRunner() as runner:
         pending: Future[None] | None = None
         for shard in mine:
             encoded, shard_seconds = _encode_shard(
-                model, shard, out_dir, settings, texts, device, bar
+                model, shard, out_dir, settings, texts, device, bar, runner
             )
             if pending is not None:
                 pending.result()  # re-raises a write error here
@@ -158,6 +160,7 @@ def _encode_shard(
     texts: TextTokenizer | None,
     device: str,
     bar: Any,
+    runner: GroupRunner,
 ) -> tuple[_Encoded, float]:
     rate, hop = model.sample_rate, model.hop_length
     seconds = [item.seconds for item in shard.items]
@@ -176,7 +179,7 @@ def _encode_shard(
         for batch in loader:
             failed += [{"id": shard.items[i].meta["id"], "reason": e} for i, e in batch["errors"]]
             if batch["indices"]:
-                codes = _encode(model, batch["wav"], batch["lengths"], settings, device)
+                codes = _encode(model, batch["wav"], batch["lengths"], settings, device, runner)
                 for row, index in enumerate(batch["indices"]):
                     frames = math.ceil(int(batch["lengths"][row]) / hop)
                     encoded[index] = codes[row][:, :frames].t().to(torch.int16).cpu().numpy()
@@ -206,7 +209,7 @@ def _write_shard(
 
 def _encode(
     model: CodecModel, wav: torch.Tensor, lengths: torch.Tensor, settings: TokenizeSettings,
-    device: str,
+    device: str, runner: GroupRunner,
 ) -> list[torch.Tensor]:  # fmt: skip
     """Codes [K, F] per row; a batch of one long item is encoded chunk by chunk."""
     chunk = int(settings.max_chunk_seconds * model.sample_rate) // model.hop_length
@@ -218,11 +221,14 @@ def _encode(
                 wav[:, :, start : min(total, start + chunk)].to(device),
                 torch.tensor([min(total, start + chunk) - start], device=device),
                 settings.n_q,
+                runner,
             )[0]
             for start in range(0, total, chunk)
         ]
         return [torch.cat(parts, dim=-1)]
-    codes = model.encode(wav.to(device, non_blocking=True), lengths.to(device), settings.n_q)
+    codes = model.encode(
+        wav.to(device, non_blocking=True), lengths.to(device), settings.n_q, runner
+    )
     return list(codes)
 
 

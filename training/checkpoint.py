@@ -37,8 +37,11 @@ class TrainState:
     scheduler_g: dict[str, Any]
     scheduler_d: dict[str, Any]
     scaler: dict[str, Any]
-    config: dict[str, Any]
+    config: dict[str, Any]  # the resolved preset
     rng: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # RunOptions.settings()
+    upkeep: dict[str, Any] = field(default_factory=dict)  # CodebookUpkeep.state_dict()
+    balancer: dict[str, Any] = field(default_factory=dict)  # LossBalancer.state_dict()
 
 
 def capture_rng() -> dict[str, Any]:

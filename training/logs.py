@@ -7,9 +7,12 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from academicodec.training.trainer import Trainer
 
 LOG = logging.getLogger("academicodec.training")
 USAGE_WARNING = 0.10
@@ -18,6 +21,7 @@ USAGE_WARNING = 0.10
 class RunLogger:
     def __init__(self, out: Path, enabled: bool, total: int, start: int) -> None:
         self.enabled = enabled
+        self.total = total
         self.last_time = time.perf_counter()
         self.last_step = start
         self.samples = 0
@@ -38,9 +42,7 @@ class RunLogger:
         metrics: dict[str, Any],
         data_wait: float,
         batch: int,
-        opt_g: torch.optim.Optimizer,
-        opt_d: torch.optim.Optimizer,
-        device: torch.device,
+        trainer: Trainer,
     ) -> None:
         if not self.enabled:
             return
@@ -54,10 +56,15 @@ class RunLogger:
         ):
             self.writer.add_scalar(f"codebook/perplexity_{k}", perplexity, step)
             self.writer.add_scalar(f"codebook/usage_{k}", usage, step)
-        self.writer.add_scalar("lr/generator", opt_g.param_groups[0]["lr"], step)
-        self.writer.add_scalar("lr/discriminator", opt_d.param_groups[0]["lr"], step)
+        for k, restarted in enumerate(metrics["restarts"]):
+            self.writer.add_scalar(f"codebook/restarts_{k}", restarted, step)
+        for name, share in metrics["balancer"].items():
+            self.writer.add_scalar(f"balancer/share_{name}", share, step)
+        self.writer.add_scalar("lr/generator", trainer.opt_g.param_groups[0]["lr"], step)
+        self.writer.add_scalar("lr/discriminator", trainer.opt_d.param_groups[0]["lr"], step)
+        device = trainer.device
         elapsed = time.perf_counter() - self.last_time
-        if elapsed >= 5.0 or step - self.last_step >= 50:
+        if elapsed >= 5.0 or step - self.last_step >= 50 or step >= self.total:
             steps = step - self.last_step
             self.writer.add_scalar("perf/steps_per_s", steps / elapsed, step)
             self.writer.add_scalar("perf/samples_per_s", self.samples / elapsed, step)
@@ -79,17 +86,31 @@ class RunLogger:
             return
         self.writer.add_scalar("val/mel_l1", results["mel_l1"], step)
         self.writer.add_scalar("val/si_sdr", results["si_sdr"], step)
-        for k, used in enumerate(results["codebook_used"]):
+        for k, (used, perplexity) in enumerate(
+            zip(results["codebook_used"], results["codebook_perplexity"], strict=True)
+        ):
             self.writer.add_scalar(f"val/codebook_used_{k}", used, step)
+            self.writer.add_scalar(f"val/codebook_perplexity_{k}", perplexity, step)
             if used < USAGE_WARNING:
-                LOG.warning("step %d: codebook %d uses %.1f%% of its codes", step, k, 100 * used)
+                LOG.warning(
+                    "step %d: codebook %d uses %.1f%% of its codes on validation audio "
+                    "(restarts keep moving unused codes onto recent latents)",
+                    step, k, 100 * used,
+                )  # fmt: skip
         for key, audio, reference in results["examples"]:
             self.writer.add_audio(f"val/{key}/reconstruction", audio, step)
             if step <= 0 or not hasattr(self, "_logged_reference"):
                 self.writer.add_audio(f"val/{key}/original", reference, step)
         self._logged_reference = True
+        books = " ".join(
+            f"{100 * used:.1f}%/{perplexity:.0f}"
+            for used, perplexity in zip(
+                results["codebook_used"], results["codebook_perplexity"], strict=True
+            )
+        )
         self._line(
             f"validation step {step} mel_l1={results['mel_l1']:.4f} si_sdr={results['si_sdr']:.2f}"
+            f" codebooks(used/perplexity)={books}"
         )
 
     def _line(self, text: str) -> None:

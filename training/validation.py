@@ -1,4 +1,5 @@
-"""Validation on a fixed subset of full utterances: mel L1, SI-SDR, codebook usage."""
+"""Validation on a fixed subset of full utterances: mel L1, SI-SDR, codebook perplexity and
+usage over all their frames."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from academicodec.models import CodecModel
 from academicodec.models.config import CodecConfig
 from academicodec.models.losses import MultiResolutionMelLoss, si_sdr
+from academicodec.models.quantizers import codebook_stats
 from academicodec.pipelines.readers import ExactOnceSamples
 
 if TYPE_CHECKING:
@@ -42,13 +44,21 @@ def validate(
             examples.append((sample["key"], audio[0].float().cpu(), wav[0].float().cpu()))
     if was_training:
         model.train()
-    used = [
-        len(torch.unique(torch.cat([c[:, k].flatten() for c in usage]))) / model.codebook_size
-        for k in range(model.num_codebooks)
-    ] if usage else []  # fmt: skip
+    perplexity, used = _codebook_health(usage, model.codebook_size)
     return {
         "mel_l1": sum(mels) / max(1, len(mels)),
         "si_sdr": sum(sdrs) / max(1, len(sdrs)),
         "codebook_used": used,
+        "codebook_perplexity": perplexity,
         "examples": examples,
     }
+
+
+def _codebook_health(codes: list[torch.Tensor], size: int) -> tuple[list[float], list[float]]:
+    """Per codebook over every validation frame: perplexity and fraction of codes used.
+    A batch's figures flatter a codebook (few frames, recent restarts); these do not."""
+    if not codes:
+        return [], []
+    joined = torch.cat([c[0] for c in codes], dim=-1)  # [K, all frames]
+    perplexity, used = codebook_stats(joined[None], None, size)
+    return perplexity.tolist(), used.tolist()

@@ -121,22 +121,27 @@ def test_decode_lengths_zero_the_tail() -> None:
     torch.testing.assert_close(audio[1, :, : 5 * model.hop_length], alone[0], atol=1e-5, rtol=0)
 
 
-def test_groups_on_threads_give_the_same_codes() -> None:
-    """The CPU path spreads groups over threads (one intra-op thread each)."""
+def test_groups_on_a_runner_give_the_same_codes_and_encode_changes_no_setting() -> None:
+    """The caller's GroupRunner spreads CPU groups over threads (one intra-op thread each);
+    encode/decode themselves never touch torch's process-wide thread setting."""
+    from academicodec.models.scheduling import GroupRunner
+
     model = _initialised("tiny_hificodec_16k")
     clips = _clips(model, [3.1, 4.7, 5.0, 0.9, 2.2], seed=4)
     batch, lengths = _batch(clips)
+    frames = (lengths + 319) // 320
     previous = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        with torch.no_grad():
-            sequential = model.encode(batch, lengths)
-            audio = model.decode(sequential, (lengths + 319) // 320)
         torch.set_num_threads(2)
         with torch.no_grad():
-            threaded = model.encode(batch, lengths)
-            threaded_audio = model.decode(threaded, (lengths + 319) // 320)
-        assert torch.get_num_threads() == 2  # restored after the threaded run
+            sequential = model.encode(batch, lengths)
+            audio = model.decode(sequential, frames)
+            assert torch.get_num_threads() == 2  # the model changed nothing
+            with GroupRunner() as runner:
+                assert runner.pool is not None and torch.get_num_threads() == 1
+                threaded = model.encode(batch, lengths, runner=runner)
+                threaded_audio = model.decode(threaded, frames, runner=runner)
+        assert torch.get_num_threads() == 2  # restored when the runner closed
     finally:
         torch.set_num_threads(previous)
     assert torch.equal(sequential, threaded)

@@ -1,5 +1,6 @@
 """Losses: adversarial directions, feature matching, and the optional loss balancer."""
 
+import pytest
 import torch
 
 from academicodec.models.losses import (
@@ -33,9 +34,23 @@ def test_balancer_splits_the_gradient_by_weight_not_by_loss_scale() -> None:
     grads = {}
     for name, loss in losses.items():
         (grads[name],) = torch.autograd.grad(loss, [output], retain_graph=True)
-    LossBalancer({"big": 1.0, "small": 3.0}).backward(losses, output)
+    balancer = LossBalancer({"big": 1.0, "small": 3.0})
+    combined = balancer.gradient(losses, output)
     # The result is 1/4 of a unit-norm "big" gradient plus 3/4 of a unit-norm "small" one.
     expected = (
         0.25 * grads["big"] / grads["big"].norm() + 0.75 * grads["small"] / grads["small"].norm()
     )
-    torch.testing.assert_close(output.grad, expected, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(combined, expected, rtol=1e-4, atol=1e-7)
+    assert balancer.shares == pytest.approx({"big": 0.25, "small": 0.75}, rel=1e-5)
+    assert output.grad is None  # the caller backpropagates it, with the other terms
+
+
+def test_balancer_state_round_trips() -> None:
+    output = torch.randn(2, 1, 50, requires_grad=True)
+    balancer = LossBalancer({"a": 1.0, "b": 1.0})
+    for scale in (1.0, 2.0):
+        balancer.gradient({"a": scale * output.pow(2).sum(), "b": output.abs().sum()}, output)
+    copy = LossBalancer({"a": 1.0, "b": 1.0})
+    copy.load_state_dict(balancer.state_dict())
+    losses = {"a": 3 * output.pow(2).sum(), "b": output.abs().sum()}
+    torch.testing.assert_close(copy.gradient(losses, output), balancer.gradient(losses, output))

@@ -114,3 +114,34 @@ def test_overrides_and_bad_presets(tmp_path) -> None:
         load_codec_config(bad)
     with pytest.raises(UserError, match="unknown preset"):
         load_codec_config("no_such_preset")
+
+
+@pytest.mark.parametrize(
+    ("yaml_lines", "named"),
+    [
+        ("latent_dim: 63\n", "hificodec.n_code_groups (2) must divide latent_dim (63)"),
+        ("hificodec:\n  code_dim: -1\n", "hificodec.code_dim"),
+        ("hificodec:\n  n_code_groups: 0\n", "hificodec.n_code_groups"),
+        ("codebooks:\n  init: random\n", "codebooks.init"),
+        ("codebooks:\n  dead_code_ratio: 1.5\n", "codebooks.dead_code_ratio"),
+        ("codebooks:\n  usage_decay: 1.0\n", "codebooks.usage_decay"),
+        ("codebooks:\n  kmeans_iters: 0\n", "codebooks.kmeans_iters"),
+        ("codebook_size: 1\n", "codebook_size"),
+    ],
+)
+def test_inconsistent_quantizer_options_are_one_line_errors(
+    tmp_path, yaml_lines: str, named: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: tiny_hificodec_16k\n" + yaml_lines)
+    with pytest.raises(UserError) as error:
+        load_codec_config(bad)
+    message = str(error.value)
+    assert "bad.yaml" in message and named in message and "\n" not in message
+
+
+def test_encodec_ema_decay_is_checked(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: tiny_encodec_16k\nencodec:\n  ema_decay: 1.5\n")
+    with pytest.raises(UserError, match=r"bad\.yaml: encodec\.ema_decay must be in"):
+        load_codec_config(bad)

@@ -1,16 +1,18 @@
-"""Quantizers: straight-through gradients, EMA updates, dead-code restart, k-means init,
-GRVQ code order and codebook statistics."""
+"""Quantizers and their upkeep: straight-through gradients, a pure forward, EMA updates,
+dead-code restarts, k-means init, factorised GRVQ codes, code order and statistics."""
 
 import pytest
 import torch
 
 from academicodec.models import build_codec
+from academicodec.models.config import CodebookConfig
 from academicodec.models.quantizers import (
-    EuclideanCodebook,
     GroupResidualVQ,
     ResidualVQ,
     codebook_stats,
+    kmeans,
 )
+from academicodec.models.upkeep import CodebookUpkeep
 
 
 @pytest.mark.parametrize("name", ["tiny_hificodec_16k", "tiny_encodec_16k"])
@@ -57,30 +59,70 @@ def _clustered_data(n: int = 400, dim: int = 4) -> tuple[torch.Tensor, torch.Ten
     return data + 0.01 * torch.randn(n, dim, generator=generator), centres
 
 
-def test_kmeans_init_uses_data_points() -> None:
-    """After init every codeword is the mean of the data points nearest to it (a k-means
-    fixed point), or, for a cluster that got none, one of the data points."""
-    torch.manual_seed(0)
+def _step(quantizer, upkeep: CodebookUpkeep, rows: torch.Tensor) -> None:
+    """What the trainer does per step: a training forward, then the upkeep."""
+    result = quantizer.train()(rows.t()[None])
+    upkeep.update(result.inputs, result.assignments)
+
+
+def test_kmeans_is_a_fixed_point_on_data() -> None:
+    """Every mean is the mean of the data points nearest to it, or (no members) a data point."""
     data, _ = _clustered_data()
-    codebook = EuclideanCodebook(dim=4, size=8, kmeans_iters=20)
-    codebook.initialise(data)
-    assert codebook.inited.item() == 1
-    nearest = codebook.quantize(data)
+    means, bins = kmeans(data, 8, 20, torch.Generator().manual_seed(0))
+    nearest = torch.cdist(data, means).argmin(dim=1)
     for k in range(8):
         members = data[nearest == k]
         if len(members):
-            torch.testing.assert_close(codebook.embed[k], members.mean(0), atol=1e-4, rtol=0)
+            torch.testing.assert_close(means[k], members.mean(0), atol=1e-4, rtol=0)
         else:
-            assert torch.cdist(codebook.embed[k : k + 1], data).min() < 1e-6
-    assert int(codebook.cluster_size.sum()) == len(data)
+            assert torch.cdist(means[k : k + 1], data).min() < 1e-6
+    assert int(bins.sum()) == len(data)
+
+
+@pytest.mark.parametrize("kind", ["rvq", "grvq", "grvq_factorised"])
+def test_upkeep_initialises_every_codebook_on_the_data(kind: str) -> None:
+    """After init each codebook fits its own inputs (later stages the residual that the
+    fitted stages before them leave): its quantization error is well below the one of the
+    initial codebook on the same inputs, and the batch uses many codes."""
+    torch.manual_seed(0)
+    quantizer = _quantizer(kind)
+    latent = torch.randn(4, 8, 50)
+    upkeep = CodebookUpkeep(quantizer, CodebookConfig(kmeans_iters=10))
+    before = [t.detach().clone() for t in quantizer.tables()]
+    upkeep.initialise(latent, None)
+    assert upkeep.initialised
+    result = quantizer.train()(latent)
+
+    def error(table: torch.Tensor, inputs: torch.Tensor) -> float:
+        return float(torch.cdist(inputs, table.detach()).min(dim=1).values.pow(2).mean())
+
+    for k, (table, inputs) in enumerate(zip(quantizer.tables(), result.inputs, strict=True)):
+        assert error(table, inputs) < 0.6 * error(before[k], inputs), k
+    assert (result.perplexity > 20).all(), result.perplexity
+
+
+def _quantizer(kind: str):
+    if kind == "rvq":
+        return ResidualVQ(dim=8, size=64, num_quantizers=2)
+    return GroupResidualVQ(dim=8, size=64, groups=2, stages=2, code_dim=3 if "fact" in kind else 0)
+
+
+def test_forward_is_pure() -> None:
+    """A training forward changes no codebook and needs no process group."""
+    for kind in ("rvq", "grvq"):
+        quantizer = _quantizer(kind).train()
+        before = {k: v.clone() for k, v in quantizer.state_dict().items()}
+        quantizer(torch.randn(2, 8, 30))
+        for key, value in quantizer.state_dict().items():
+            assert torch.equal(value, before[key]), key
 
 
 def test_ema_moves_codebooks_toward_the_data() -> None:
     torch.manual_seed(0)
-    rvq = ResidualVQ(dim=4, size=8, num_quantizers=1, kmeans_iters=10, dead_code_threshold=0)
+    rvq = ResidualVQ(dim=4, size=8, num_quantizers=1)
+    upkeep = CodebookUpkeep(rvq, CodebookConfig(dead_code_ratio=0.0))
     data, _ = _clustered_data()
-    rvq.train()
-    rvq(data.t()[None])  # k-means init on these points
+    upkeep.initialise(data.t()[None], None)
     shifted = data + 1.0
     codebook = rvq.vq.layers[0]._codebook
     used = codebook.quantize(shifted).unique()
@@ -90,26 +132,61 @@ def test_ema_moves_codebooks_toward_the_data() -> None:
 
     before = distance()
     for _ in range(200):  # decay 0.99: 87% of the way after 200 steps
-        rvq(shifted.t()[None])
+        _step(rvq, upkeep, shifted)
     assert distance() < 0.5 * before
 
 
-def test_dead_code_is_restarted_on_data() -> None:
+@pytest.mark.parametrize("kind", ["rvq", "grvq"])
+def test_dead_code_is_restarted_on_data_and_stays_in_use(kind: str) -> None:
     torch.manual_seed(0)
-    data, _ = _clustered_data()
-    codebook = EuclideanCodebook(dim=4, size=8, kmeans_iters=10, dead_code_threshold=2.0)
-    codebook.initialise(data)
-    codebook.embed[3] = 1000.0  # a code nothing maps to, with its usage decayed away
-    codebook.embed_avg[3] = 0.0
-    codebook.cluster_size[3] = 0.0
-    codebook.restart_dead_codes(data)
-    assert torch.cdist(codebook.embed[3:4], data).min() < 1e-6  # now on a data point
-    for _ in range(3):  # what ResidualVQ does per training step
-        codebook.update(data, codebook.quantize(data))
-        codebook.restart_dead_codes(data)
-    # The EMA steps keep it among the data (encodec's order reverted it to ~1000) and in use.
-    assert codebook.embed[3].abs().max() < 20
-    assert codebook.cluster_size[3] > 2.0
+    quantizer = _quantizer(kind)
+    upkeep = CodebookUpkeep(quantizer, CodebookConfig(kmeans_iters=10, dead_code_ratio=0.3))
+    data = torch.randn(400, 8)
+    upkeep.initialise(data.t()[None], None)
+    table = quantizer.tables()[0]
+    with torch.no_grad():
+        table[3] = 1000.0  # a code nothing maps to
+    if kind == "rvq":
+        codebook = quantizer.vq.layers[0]._codebook
+        codebook.set_codewords([3], table[3:4].clone(), 1.0)
+    restarted = False
+    for _ in range(40):
+        _step(quantizer, upkeep, data)
+        restarted = restarted or bool(upkeep.restarts[0] > 0)
+        if float(table[3].detach().abs().max()) < 20:
+            break
+    assert restarted
+    assert float(table[3].detach().abs().max()) < 20  # moved among the data
+    for _ in range(3):  # the EMA step keeps it there (encodec's order reverted it)
+        _step(quantizer, upkeep, data)
+    assert float(table[3].detach().abs().max()) < 20
+
+
+def test_upkeep_state_round_trips() -> None:
+    quantizer = _quantizer("grvq")
+    upkeep = CodebookUpkeep(quantizer, CodebookConfig(), seed=3)
+    upkeep.initialise(torch.randn(2, 8, 40), None)
+    _step(quantizer, upkeep, torch.randn(80, 8))
+    copy = CodebookUpkeep(quantizer, CodebookConfig(), seed=99)
+    copy.load_state_dict(upkeep.state_dict())
+    assert copy.initialised and torch.equal(copy.usage, upkeep.usage)
+    assert torch.equal(copy.generator.get_state(), upkeep.generator.get_state())
+
+
+def test_factorised_grvq_gradients_and_decode() -> None:
+    """DAC-style codes: straight-through gradients reach the input and the projections,
+    and decode(codes) rebuilds the quantized latent."""
+    torch.manual_seed(0)
+    quantizer = GroupResidualVQ(dim=8, size=16, groups=2, stages=2, code_dim=3)
+    latent = torch.randn(2, 8, 5, requires_grad=True)
+    result = quantizer(latent)
+    (result.quantized.sum() + result.loss).backward()
+    assert latent.grad is not None and float(latent.grad.abs().sum()) > 0
+    projection = quantizer.stage(0)[0].in_proj
+    assert any(
+        p.grad is not None and float(p.grad.abs().sum()) > 0 for p in projection.parameters()
+    )
+    torch.testing.assert_close(quantizer.decode(result.codes), result.quantized.detach())
 
 
 def test_codebook_stats() -> None:

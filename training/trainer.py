@@ -1,0 +1,368 @@
+"""``Trainer``: one object holding every piece of a codec training run's state.
+
+In the spirit of audiocraft's solvers and DAC's ``State``: ``__init__`` sets the run up,
+``train_step(batch)`` does one GAN step, ``validate()`` scores held-out utterances,
+``state_dict()``/``load_state_dict()`` are what a checkpoint holds, and ``fit()`` is the loop.
+The model stays pure: codebook upkeep (init, EMA, restarts) and quantizer dropout draws are
+made here and passed in, and every collective is issued here, not inside ``forward``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from academicodec import distrib
+from academicodec.config import to_dict
+from academicodec.errors import UserError
+from academicodec.models import build_codec
+from academicodec.models.config import CodecConfig
+from academicodec.models.discriminators import Discriminators
+from academicodec.models.layers import length_mask
+from academicodec.models.losses import (
+    LossBalancer,
+    MultiResolutionMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from academicodec.models.upkeep import CodebookUpkeep
+from academicodec.pipelines import ShardIndex
+from academicodec.pipelines.crops import RandomCrop, collate_crops
+from academicodec.pipelines.readers import TrainingStream
+from academicodec.training.checkpoint import (
+    TrainState,
+    capture_rng_all_ranks,
+    restore_rng,
+    save_state,
+)
+from academicodec.training.logs import RunLogger
+from academicodec.training.validation import validate
+
+if TYPE_CHECKING:
+    from academicodec.training.loop import RunOptions
+
+
+class TrainingStopped(RuntimeError):
+    """A loss went NaN/inf; a checkpoint was written before stopping."""
+
+
+class Trainer:
+    """A codec, its discriminators, optimizers, schedules, data position and logs."""
+
+    def __init__(self, config: CodecConfig, options: RunOptions, device: torch.device) -> None:
+        self.config, self.options, self.device = config, options, device
+        if options.precision not in ("bf16", "fp16", "fp32"):
+            raise UserError(f"--precision must be bf16, fp16 or fp32, not {options.precision!r}")
+        torch.manual_seed(options.seed)  # identical initial weights on every rank
+        self.model = build_codec(config).to(device)
+        self.discriminators = Discriminators(config.train.discriminator).to(device)
+        self.opt_g, self.opt_d = (
+            _optimizer(self.model, config),
+            _optimizer(self.discriminators, config),
+        )
+        self.sched_g, self.sched_d = _scheduler(self.opt_g, config), _scheduler(self.opt_d, config)
+        half = device.type == "cuda" and options.precision != "fp32"
+        # bf16 needs no loss scaling; fp16 does (its gradients underflow without it).
+        self.scaler = torch.amp.GradScaler("cuda", enabled=half and options.precision == "fp16")
+        dtype = torch.float16 if options.precision == "fp16" else torch.bfloat16
+        self.autocast = partial(torch.autocast, "cuda", dtype=dtype, enabled=half)
+        self.mel_loss = MultiResolutionMelLoss(config.sample_rate, config.train.mel_loss).to(device)
+        weights = config.train.loss_weights
+        self.balancer = (
+            LossBalancer(
+                {
+                    "mel": weights.mel,
+                    "adversarial": weights.adversarial,
+                    "feature_matching": weights.feature_matching,
+                }
+            )  # fmt: skip
+            if config.train.use_balancer
+            else None
+        )
+        self.upkeep = CodebookUpkeep(self.model.quantizer, config.codebooks, seed=options.seed)
+        self.step = self.epoch = self.batches_in_epoch = 0
+        self.generator: nn.Module = self.model
+        self.disc: nn.Module = self.discriminators
+        if distrib.is_distributed():
+            ids = [device.index] if device.type == "cuda" else None
+            # Codebooks are synchronised by the upkeep, not by DDP's buffer broadcast.
+            self.generator = DistributedDataParallel(self.model, ids, broadcast_buffers=False)
+            self.disc = DistributedDataParallel(self.discriminators, ids, broadcast_buffers=False)
+        if options.compile:
+            self.generator = torch.compile(self.generator)
+        self.loader, self.stream = _loader(config, options, device)
+
+    # --- one step ---------------------------------------------------------------------
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """One discriminator step (once adversarial training started), one generator step
+        and the codebook upkeep; returns this step's scalars averaged over ranks."""
+        train = self.config.train
+        wav = batch["wav"].to(self.device, non_blocking=True)
+        lengths = batch["lengths"].to(self.device, non_blocking=True)
+        if not self.upkeep.initialised:
+            with torch.no_grad():
+                self.upkeep.initialise(*self.model.latent(wav, lengths)[:2])
+        n_q = self.model.training_n_q(self.options.seed, self.step)
+        with self.autocast():
+            out = self.generator(wav, lengths, n_q)
+        mask = length_mask(lengths, out.audio.shape[-1])
+        fake, real = out.audio.float() * mask, wav * mask
+        adversarial = self.step >= train.disc_start_step
+        scalars: dict[str, torch.Tensor] = {}
+        if adversarial:
+            real_logits, _ = self.disc(real)
+            fake_logits, _ = self.disc(fake.detach())
+            d_loss = discriminator_loss(real_logits, fake_logits, train.adversarial_loss)
+            self.opt_d.zero_grad(set_to_none=True)
+            self._backward_and_step(d_loss, self.discriminators, self.opt_d)
+            scalars["discriminator"] = d_loss.detach()
+        terms = {"mel": self.mel_loss(fake, real)}
+        with _frozen(self.discriminators):  # generator losses: no discriminator gradients
+            if adversarial:
+                fake_logits, fake_maps = self.discriminators(fake)
+                with torch.no_grad():
+                    _, real_maps = self.discriminators(real)
+                terms["adversarial"] = generator_adversarial_loss(
+                    fake_logits, train.adversarial_loss
+                )
+                terms["feature_matching"] = feature_matching_loss(real_maps, fake_maps)
+            total = self._generator_backward(terms, fake, out.quantizer_loss)
+        self.upkeep.update(out.codebook_inputs, out.codebook_assignments)
+        scalars.update({name: value.detach() for name, value in terms.items()})
+        scalars["quantizer"] = out.quantizer_loss.detach()
+        scalars["generator"] = total.detach()
+        self.step += 1
+        return self._averaged(scalars, out)
+
+    def _generator_backward(
+        self, terms: dict[str, torch.Tensor], fake: torch.Tensor, quantizer_loss: torch.Tensor
+    ) -> torch.Tensor:
+        """One backward through the generator (one gradient all-reduce under DDP): with the
+        balancer, its gradient on the output and the quantizer term in a single call."""
+        weights = self.config.train.loss_weights
+        quantizer_term = weights.quantizer * quantizer_loss
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.balancer is None:
+            total = sum(getattr(weights, name) * value for name, value in terms.items())
+            self._backward_and_step(total + quantizer_term, self.model, self.opt_g)
+            return total + quantizer_term.detach()
+        # The balancer normalises gradients itself: no loss scaling.
+        output_grad = self.balancer.gradient(terms, fake)
+        torch.autograd.backward(
+            [fake, quantizer_term], [output_grad, torch.ones_like(quantizer_term)]
+        )
+        _clip(self.model, self.config.train.grad_clip)
+        self.opt_g.step()
+        weighted = sum(
+            self.balancer.weights[name] * value.detach() for name, value in terms.items()
+        )
+        return weighted + quantizer_term.detach()
+
+    def _backward_and_step(self, loss: torch.Tensor, module: nn.Module, optimizer: Any) -> None:
+        """Backward, clip, step - through the fp16 grad scaler when one is enabled."""
+        clip = self.config.train.grad_clip
+        if not self.scaler.is_enabled():
+            loss.backward()
+            _clip(module, clip)
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimizer)
+        _clip(module, clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def _averaged(self, scalars: dict[str, torch.Tensor], out: Any) -> dict[str, Any]:
+        """Every logged number averaged over ranks, in one all-reduce."""
+        names = list(scalars)
+        books = out.perplexity.numel()
+        shares = self.balancer.shares if self.balancer is not None else {}
+        packed = torch.cat(
+            [
+                torch.stack([scalars[name].float() for name in names]),
+                out.perplexity.detach().float(),
+                out.usage.detach().float(),
+                torch.tensor([shares[name] for name in shares], device=out.usage.device),
+            ]
+        ).to(self.device)
+        values = distrib.all_reduce_mean(packed).cpu().tolist()
+        return {
+            "train": dict(zip(names, values[: len(names)], strict=True)),
+            "perplexity": values[len(names) : len(names) + books],
+            "usage": values[len(names) + books : len(names) + 2 * books],
+            "balancer": dict(zip(shares, values[len(names) + 2 * books :], strict=True)),
+            "restarts": self.upkeep.restarts.tolist(),
+        }
+
+    # --- validation and state ---------------------------------------------------------
+
+    def validate(self) -> dict[str, Any]:
+        return validate(self.model, self.options, self.config, self.device)
+
+    def state_dict(self) -> TrainState:
+        return TrainState(
+            step=self.step,
+            epoch=self.epoch,
+            batches_in_epoch=self.batches_in_epoch,
+            generator=self.model.state_dict(),
+            discriminator=self.discriminators.state_dict(),
+            optimizer_g=self.opt_g.state_dict(),
+            optimizer_d=self.opt_d.state_dict(),
+            scheduler_g=self.sched_g.state_dict(),
+            scheduler_d=self.sched_d.state_dict(),
+            scaler=self.scaler.state_dict(),
+            config=to_dict(self.config),
+            rng=capture_rng_all_ranks(),
+            options=self.options.settings(),
+            upkeep=self.upkeep.state_dict(),
+            balancer=self.balancer.state_dict() if self.balancer is not None else {},
+        )
+
+    def load_state_dict(self, state: TrainState) -> None:
+        self.model.load_state_dict(state.generator)
+        self.discriminators.load_state_dict(state.discriminator)
+        self.opt_g.load_state_dict(state.optimizer_g)
+        self.opt_d.load_state_dict(state.optimizer_d)
+        self.sched_g.load_state_dict(state.scheduler_g)
+        self.sched_d.load_state_dict(state.scheduler_d)
+        self.scaler.load_state_dict(state.scaler)
+        if state.upkeep:
+            self.upkeep.load_state_dict(state.upkeep)
+        else:  # a checkpoint from before the upkeep: its codebooks are long set up
+            self.upkeep.initialised = True
+        if self.balancer is not None and state.balancer:
+            self.balancer.load_state_dict(state.balancer)
+        self.step, self.epoch = state.step, state.epoch
+        self.batches_in_epoch = state.batches_in_epoch
+        restore_rng(state.rng, distrib.rank())
+
+    def apply_optimizer_settings(self) -> None:
+        """After loading a checkpoint under changed settings (``--override``): the preset's
+        learning rates, betas, weight decay and decay factor replace the stored ones, which
+        ``load_state_dict`` of the optimizers would otherwise silently keep."""
+        train = self.config.train
+        gamma = train.lr_decay if train.scheduler == "exponential" else 1.0
+        for optimizer, scheduler in ((self.opt_g, self.sched_g), (self.opt_d, self.sched_d)):
+            scheduler.gamma = gamma
+            scheduler.base_lrs = [train.lr for _ in optimizer.param_groups]
+            for group in optimizer.param_groups:
+                group.update(
+                    lr=train.lr * gamma**scheduler.last_epoch, initial_lr=train.lr,
+                    betas=train.betas, weight_decay=train.weight_decay,
+                )  # fmt: skip
+            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def save(self) -> None:
+        state = self.state_dict()  # every rank: RNG states are gathered collectively
+        if distrib.is_main():
+            save_state(state, self.options.out / "checkpoints", self.options.keep)
+        distrib.barrier()
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def fit(self, logger: RunLogger) -> TrainState:
+        """Train until ``max_steps``; checkpoints, validation and logs on their schedules."""
+        options = self.options
+        while self.step < options.max_steps:
+            for batch, data_wait in self._batches():
+                metrics = self.train_step(batch)
+                self.batches_in_epoch += 1
+                finite = all(math.isfinite(v) for v in metrics["train"].values())
+                if not finite and not options.allow_nan:
+                    self.save()
+                    raise TrainingStopped(
+                        f"non-finite loss at step {self.step}: {metrics['train']}"
+                    )
+                logger.step(self.step, metrics, data_wait, batch["wav"].shape[0], self)
+                if options.val_every and self.step % options.val_every == 0:
+                    logger.validation(self.step, self.validate())
+                if options.ckpt_every and self.step % options.ckpt_every == 0:
+                    self.save()
+                if self.step >= options.max_steps:
+                    break
+            else:
+                self.epoch, self.batches_in_epoch = self.epoch + 1, 0
+                self.sched_g.step()
+                self.sched_d.step()
+        self.save()
+        return self.state_dict()
+
+    def _batches(self) -> Iterator[tuple[dict[str, torch.Tensor], float]]:
+        """This epoch's batches from the current position, with the time spent waiting."""
+        self.stream.set_epoch(self.epoch)
+        batches = iter(self.loader)
+        for _ in range(self.batches_in_epoch):  # resume inside an epoch: same order
+            next(batches, None)
+        while True:
+            started = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                return
+            yield batch, time.perf_counter() - started
+
+
+@contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """The generator's losses pass through the discriminators; their gradients are not
+    needed, so autograd skips them (and DDP's discriminator hooks never fire there)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def _clip(module: nn.Module, limit: float | None) -> None:
+    if limit:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), limit)
+
+
+def _optimizer(module: nn.Module, config: CodecConfig) -> torch.optim.Optimizer:
+    train = config.train
+    kind = torch.optim.AdamW if train.optimizer == "adamw" else torch.optim.Adam
+    return kind(
+        module.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay
+    )
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: CodecConfig) -> Any:
+    gamma = config.train.lr_decay if config.train.scheduler == "exponential" else 1.0
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+
+
+def _loader(
+    config: CodecConfig, options: RunOptions, device: torch.device
+) -> tuple[DataLoader, TrainingStream]:
+    index = ShardIndex.load(options.data)
+    if index.sample_rate != config.sample_rate:
+        raise UserError(
+            f"--data {options.data} holds {index.sample_rate} Hz audio but {config.name} runs "
+            f"at {config.sample_rate} Hz: shard again with --sample-rate {config.sample_rate}"
+        )
+    segment = config.train.segment_length
+    stream = TrainingStream(
+        options.data, seed=options.seed, shuffle_buffer=64, transform=RandomCrop(segment)
+    )
+    loader = DataLoader(
+        stream,
+        batch_size=config.train.batch_size,
+        num_workers=options.workers,
+        collate_fn=partial(collate_crops, segment_length=segment),
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
+    return loader, stream
