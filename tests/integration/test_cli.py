@@ -84,9 +84,11 @@ def test_demo(tmp_path: Path) -> None:
         "train",
         "tokenize",
         "decode",
+        "codebooks",
     )
     for stage in stages:
         assert stage in result.stdout
+    assert "used " in result.stdout and "perplexity " in result.stdout  # per-codebook use
     index = json.loads((tmp_path / "demo" / "shards" / "index.json").read_text())
     assert index["totals"]["samples"] == 36
     assert (tmp_path / "demo" / "manifests" / "folder" / "prepare_report.json").is_file()
