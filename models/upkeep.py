@@ -109,11 +109,7 @@ class CodebookUpkeep:
                     ]
                 )
             )
-        packed = distrib.all_reduce_sum(torch.cat([part.flatten() for part in parts]))
-        reduced, offset = [], 0
-        for part in parts:
-            reduced.append(packed[offset : offset + part.numel()].view_as(part))
-            offset += part.numel()
+        reduced = _unpack(distrib.all_reduce_sum(_pack(parts)), parts)
         counts = reduced[0]
         if self.ema:
             codebooks = self.quantizer.codebooks(books)  # type: ignore[union-attr]
@@ -169,15 +165,11 @@ class CodebookUpkeep:
             if self.ema:
                 codebook = self.quantizer.codebooks()[k]  # type: ignore[union-attr]
                 parts.extend([codebook.embed_avg, codebook.cluster_size])
-        flat = distrib.broadcast(torch.cat([p.detach().reshape(-1).float() for p in parts]))
-        offset = 0
-        targets = [self.usage[changed], self.restarts[changed]]
-        for part, target in zip(parts, [*targets, *parts[2:]], strict=True):
-            chunk = flat[offset : offset + part.numel()].view_as(part)
-            offset += part.numel()
-            target.copy_(chunk)
-        self.usage[changed] = targets[0]
-        self.restarts[changed] = targets[1].cpu()
+        chunks = _unpack(distrib.broadcast(_pack(parts)), parts)
+        self.usage[changed] = chunks[0]
+        self.restarts[changed] = chunks[1].cpu()
+        for part, chunk in zip(parts[2:], chunks[2:], strict=True):  # tables and EMA stats
+            part.copy_(chunk)
 
     # --- checkpointing ----------------------------------------------------------------
 
@@ -192,3 +184,17 @@ class CodebookUpkeep:
         self.usage.copy_(state["usage"])
         self.initialised = bool(state["initialised"])
         self.generator.set_state(state["generator"])
+
+
+def _pack(parts: list[Tensor]) -> Tensor:
+    """Tensors as one flat float tensor, so one collective carries them all."""
+    return torch.cat([part.detach().reshape(-1).float() for part in parts])
+
+
+def _unpack(flat: Tensor, like: list[Tensor]) -> list[Tensor]:
+    """``flat`` cut back into views shaped as ``like``."""
+    chunks, offset = [], 0
+    for part in like:
+        chunks.append(flat[offset : offset + part.numel()].view_as(part))
+        offset += part.numel()
+    return chunks
