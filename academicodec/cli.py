@@ -360,7 +360,49 @@ def evaluate_command(
     console.print(f"report: {paths[-1]}/report.md")
 
 
-@app.command("import-academicodec")
+@app.command("import")
+def import_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A released checkpoint (Meta EnCodec .th, DAC weights*.pth, AcademiCodec) "
+            "or a Hugging Face folder (config.json + model.safetensors)."
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Argument(help="Where model.safetensors + config.yaml go.")],
+    family: Annotated[
+        str | None,
+        typer.Option(help="hificodec | encodec | dac: refuse a source of another family."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="AcademiCodec HiFi-Codec: the original config_*.json."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Preset to start from (default: by source and rate).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
+    ] = None,
+) -> None:
+    """Convert a released codec into our export, usable as --model everywhere (strict key
+    mapping, weights-only loading; docs/models.md lists the sources)."""
+    from academicodec.models import save_codec
+    from academicodec.models.pretrained import import_codec
+
+    model = import_codec(source, family, config, preset, parse_overrides(overrides))
+    out = save_codec(model, out_dir)
+    rates = [model.bitrate_kbps(n) for n in model.supported_n_q()]
+    console.print(
+        f"{model.config.source or model.config.family}: {model.sample_rate} Hz, hop "
+        f"{model.hop_length} ({model.frame_rate:g} frames/s), {model.num_codebooks} x "
+        f"{model.codebook_size} codes ({rates[0]:g}-{rates[-1]:g} kbps), "
+        f"{model.generator_parameters():,} parameters -> {out}",
+        soft_wrap=True,
+    )
+
+
+@app.command("import-academicodec", hidden=True)
 def import_academicodec_command(
     checkpoint: Annotated[Path, typer.Argument(help="An original AcademiCodec checkpoint.")],
     out_dir: Annotated[Path, typer.Argument(help="Where model.safetensors + config.yaml go.")],
@@ -377,17 +419,8 @@ def import_academicodec_command(
         list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
     ] = None,
 ) -> None:
-    """Convert a released AcademiCodec checkpoint into our export (strict key mapping)."""
-    from academicodec.models import save_codec
-    from academicodec.models.original import import_academicodec
-
-    model = import_academicodec(checkpoint, family, config, preset, parse_overrides(overrides))
-    out = save_codec(model, out_dir)
-    console.print(
-        f"{model.config.family} {model.sample_rate} Hz, hop {model.hop_length}, "
-        f"{model.num_codebooks} x {model.codebook_size} codes, "
-        f"{model.generator_parameters():,} parameters -> {out}"
-    )
+    """The former name of ``import`` (kept for scripts): same conversion."""
+    import_command(checkpoint, out_dir, family, config, preset, overrides)
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, object]:

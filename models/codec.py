@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from academicodec.config import dotted_keys
 from academicodec.models.config import CodecConfig, load_codec_config
+from academicodec.models.dac import DacDecoder, DacEncoder, FactorisedResidualVQ
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
 from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
@@ -47,7 +48,7 @@ class CodecModel(nn.Module, ABC):
     """Encoder -> quantizer -> decoder, with the framing and masking every family shares."""
 
     encoder: nn.Module
-    quantizer: GroupResidualVQ | ResidualVQ
+    quantizer: GroupResidualVQ | ResidualVQ | FactorisedResidualVQ
     decoder: nn.Module
 
     def __init__(self, config: CodecConfig) -> None:
@@ -77,6 +78,12 @@ class CodecModel(nn.Module, ABC):
     def bitrate_kbps(self, n_q: int | None = None) -> float:
         codebooks = self.num_codebooks if n_q is None else n_q
         return codebooks * self.frame_rate * self.config.bits_per_code / 1000
+
+    def supported_n_q(self) -> list[int]:
+        """Codebook counts ``encode(n_q=...)`` accepts: any prefix of a residual stack; for
+        GRVQ whole stages (a multiple of the groups)."""
+        step = self.config.hificodec.n_code_groups if self.config.family == "hificodec" else 1  # type: ignore[union-attr]
+        return list(range(step, self.num_codebooks + 1, step))
 
     def num_frames(self, samples: int) -> int:
         return math.ceil(samples / self.hop_length)
@@ -243,10 +250,30 @@ class EncodecCodec(CodecModel):
         return self.config.codebooks_for_bandwidth(draw)
 
 
+class DacCodec(CodecModel):
+    """Descript Audio Codec: Snake convnets with a factorised, L2-normalised residual VQ."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        arch = config.dac
+        assert arch is not None
+        self.encoder = DacEncoder(config)
+        self.quantizer = FactorisedResidualVQ(
+            config.latent_dim,
+            config.codebook_size,
+            arch.n_codebooks,
+            arch.codebook_dim,
+            arch.codebook_loss_weight,
+            arch.commitment_loss_weight,
+        )
+        self.decoder = DacDecoder(config)
+
+
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {
     "hificodec": HiFiCodec,
     "encodec": EncodecCodec,
     "soundstream": EncodecCodec,
+    "dac": DacCodec,
 }
 
 

@@ -17,7 +17,9 @@ from typing import Any
 from academicodec.config import apply_overrides, from_dict, load_preset_data, resolve_preset_path
 from academicodec.errors import UserError
 
-FAMILIES = ("encodec", "soundstream", "hificodec")
+FAMILIES = ("encodec", "soundstream", "hificodec", "dac")
+# Families that only import released weights: building and inference, no training recipe.
+IMPORT_ONLY_FAMILIES = ("dac",)
 DISCRIMINATORS = ("mpd", "msd", "msstft")
 
 
@@ -55,12 +57,27 @@ class EncodecArch:
     lstm_layers: int = 2
     # "zeros" (ours) or "reflect" (encodec's; applied per item at its own end when batched)
     pad_mode: str = "zeros"
+    # Meta's EnCodec 24 kHz: every conv pads on the left only (no look-ahead).
+    causal: bool = False
     bandwidths: tuple[float, ...] = (1.5, 3.0, 6.0, 12.0)
     ema_decay: float = 0.99
     commitment_weight: float = 1.0
     # "none" (encodec's 24 kHz encoder: weight norm only) or "time_group_norm" (a length-aware
     # GroupNorm after every encoder block, models/seanet.py).
     encoder_norm: str = "none"
+
+
+@dataclass(frozen=True)
+class DacArch:
+    """Descript Audio Codec (``models/dac.py``); ``ratios`` are its encoder rates."""
+
+    encoder_dim: int = 64
+    decoder_dim: int = 1536
+    decoder_rates: tuple[int, ...] = (8, 8, 4, 2)
+    n_codebooks: int = 9
+    codebook_dim: int = 8
+    codebook_loss_weight: float = 1.0
+    commitment_loss_weight: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -163,12 +180,16 @@ class CodecConfig:
     description: str = ""
     hificodec: HiFiCodecArch | None = None
     encodec: EncodecArch | None = None
+    dac: DacArch | None = None
     codebooks: CodebookConfig = field(default_factory=CodebookConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     # The original AcademiCodec framing, for reproducing its numbers (docs/models.md):
     # HiFi-Codec floor(T / hop) frames and GroupNorm over the whole input; Encodec's
     # per-conv padding of a ragged end. Items are then encoded one at a time.
     compat: bool = False
+    # What the weights were imported from ("meta-encodec encodec_24khz-d7cc33bc.th"); empty
+    # for models trained here.
+    source: str = ""
 
     def __post_init__(self) -> None:
         _one_of("family", self.family, FAMILIES)
@@ -198,6 +219,16 @@ class CodecConfig:
                     f"hificodec.n_code_groups ({arch.n_code_groups}) must divide latent_dim "
                     f"({self.latent_dim})"
                 )
+        elif self.family == "dac":
+            if self.dac is None:
+                raise ValueError("family dac needs a 'dac:' section")
+            if math.prod(self.dac.decoder_rates) != self.hop_length:
+                raise ValueError(
+                    f"dac.decoder_rates {list(self.dac.decoder_rates)} must multiply to the "
+                    f"hop of ratios {list(self.ratios)} ({self.hop_length})"
+                )
+            if self.dac.n_codebooks < 1 or self.dac.codebook_dim < 1:
+                raise ValueError("dac.n_codebooks and dac.codebook_dim must be >= 1")
         elif self.encodec is None:
             raise ValueError(f"family {self.family} needs an 'encodec:' section")
 
@@ -217,6 +248,8 @@ class CodecConfig:
     def num_codebooks(self) -> int:
         if self.hificodec is not None and self.family == "hificodec":
             return self.hificodec.n_code_groups * self.hificodec.residual_layers
+        if self.dac is not None and self.family == "dac":
+            return self.dac.n_codebooks
         assert self.encodec is not None
         return self.codebooks_for_bandwidth(max(self.encodec.bandwidths))
 

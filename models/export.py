@@ -21,6 +21,7 @@ from academicodec.models.config import codec_config_from_dict
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.yaml"
+SUMMARY_KEY = "summary"
 
 
 def save_codec(model: CodecModel, out_dir: str | Path) -> Path:
@@ -38,23 +39,42 @@ def save_codec(model: CodecModel, out_dir: str | Path) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    text = yaml.safe_dump(to_dict(model.config), sort_keys=False, allow_unicode=True)
+    data = {**to_dict(model.config), SUMMARY_KEY: model_summary(model)}
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     atomic_write_bytes(out / CONFIG_NAME, text.encode("utf-8"))
     return out
 
 
+def model_summary(model: CodecModel) -> dict[str, Any]:
+    """What a reader of ``config.yaml`` wants without building the model; written beside
+    the settings and checked against them on load (an edited file fails loudly)."""
+    return {
+        "channels": 1,
+        "sample_rate": model.sample_rate,
+        "hop_length": model.hop_length,
+        "frame_rate": round(model.frame_rate, 6),
+        "num_codebooks": model.num_codebooks,
+        "codebook_size": model.codebook_size,
+        "bitrates_kbps": {n: round(model.bitrate_kbps(n), 4) for n in model.supported_n_q()},
+    }
+
+
 def load_codec(path: str | Path, **overrides: Any) -> CodecModel:
     """A ready ``CodecModel`` in eval mode from an export folder (or its safetensors file),
-    or from an original AcademiCodec checkpoint. ``overrides`` set config keys (``compat``,
-    or nested with ``__``)."""
+    or straight from a released checkpoint or Hugging Face folder (``models/pretrained.py``).
+    ``overrides`` set config keys (``compat``, or nested with ``__``)."""
     path = Path(path)
     dotted = dotted_keys(overrides)
-    if path.is_dir() or path.suffix == ".safetensors":
+    if (path.is_dir() and (path / CONFIG_NAME).is_file()) or (
+        path.is_file() and path.suffix == ".safetensors"
+    ):
         return _load_export(path if path.is_dir() else path.parent, dotted)
-    if path.is_file():
-        from academicodec.models.original import import_academicodec
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise UserError(f"{path} is not a codec export: {CONFIG_NAME} is missing")
+    if path.exists():
+        from academicodec.models.pretrained import import_codec
 
-        return import_academicodec(path, overrides=dotted)
+        return import_codec(path, overrides=dotted)
     raise UserError(f"model {path} does not exist")
 
 
@@ -70,8 +90,16 @@ def _load_export(folder: Path, overrides: dict[str, Any]) -> CodecModel:
         if not needed.is_file():
             raise UserError(f"{folder} is not a codec export: {needed.name} is missing")
     data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise UserError(f"{config_path} does not hold a codec config")
+    summary = data.pop(SUMMARY_KEY, None)
     config = codec_config_from_dict(apply_overrides(data, overrides), str(config_path))
     model = build_codec(config)
+    if summary is not None and summary != model_summary(model) and not overrides:
+        raise UserError(
+            f"{config_path}: its {SUMMARY_KEY} block does not match its settings (edited?): "
+            f"{summary} != {model_summary(model)}"
+        )
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError) as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +46,29 @@ MAX_LISTED = 6
 
 
 def load_original_state(path: str | Path) -> dict[str, Any]:
-    """``torch.load`` without unpickling code; a clear error for anything else."""
+    """``torch.load`` without unpickling code; a one-line error for anything else."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch's zip format, legacy pickle
+        raise UserError(f"{path} is not a PyTorch checkpoint (neither a zip nor a pickle file)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "pickle protocol N" chatter; errors come below
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0]
+        text = str(exc)
+        reason = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
+        reason = reason.split(" was not an allowed global")[0]  # drop torch's allow-list advice
         raise UserError(
-            f"{path} holds pickled objects other than tensors and containers; refusing to "
-            f"load it (weights-only): {first}"
+            f"{path} holds pickled objects other than tensors and containers; refusing to load "
+            f"it (weights-only loading never runs code from a file): {reason}"
         ) from exc
-    except (RuntimeError, EOFError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable PyTorch checkpoint: {exc}") from exc
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} is not a readable PyTorch checkpoint: {first}") from exc
 
 
 def detect_family(state: dict[str, Any]) -> str:

@@ -1,7 +1,9 @@
-"""Encodec's SEANet encoder/decoder (Défossez et al., 2022), as AcademiCodec ships it.
+"""Encodec's SEANet encoder/decoder (Défossez et al., 2022), as AcademiCodec and Meta ship it.
 
 Module indices and names follow encodec's ``SEANetEncoder``/``SEANetDecoder`` (``model.N``,
-``block.1``/``block.3``, ``shortcut``, ``lstm``) so AcademiCodec checkpoints map directly.
+``block.1``/``block.3``, ``shortcut``, ``lstm``) so AcademiCodec and Meta checkpoints map
+directly. ``encodec.causal`` gives Meta's causal variant (all padding on the left, transposed
+convs trimmed on the right), in which no output depends on later input.
 Differences on purpose: convolutions pad with zeros (the original reflect-pads, which makes
 a clip's last frames depend on how much padding a batch gave it) and every block re-zeroes
 the steps past each item's length, so batched encoding equals one-at-a-time encoding. The
@@ -28,11 +30,12 @@ class SConv1d(nn.Module):
     reflect padding mirrors each item at its own end, so a batched item sees exactly what
     it sees alone. ``compat=True`` adds encodec's extra right padding that completes the
     last window for inputs that are not a multiple of the stride (the original's framing).
+    ``causal=True`` puts all the padding on the left.
     """
 
     def __init__(
         self, channels_in: int, channels_out: int, kernel_size: int, stride: int = 1,
-        dilation: int = 1, pad_mode: str = "zeros", compat: bool = False,
+        dilation: int = 1, pad_mode: str = "zeros", compat: bool = False, causal: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         self.conv = weight_norm(
@@ -41,7 +44,8 @@ class SConv1d(nn.Module):
         self.kernel = (kernel_size - 1) * dilation + 1
         self.stride = stride
         self.padding_total = self.kernel - stride
-        self.padding = (self.padding_total - self.padding_total // 2, self.padding_total // 2)
+        total = self.padding_total
+        self.padding = (total, 0) if causal else (total - total // 2, total // 2)
         self.pad_mode, self.compat = pad_mode, compat
 
     def forward(self, x: Tensor, mask: Mask = None) -> Tensor:
@@ -74,24 +78,33 @@ def _reflect_pad(x: Tensor, left: int, right: int) -> Tensor:
 
 
 def _reflect_pad_per_item(x: Tensor, valid: Tensor, left: int, right: int) -> Tensor:
-    """Reflect-pad every item at its own valid end (positions past it are not read)."""
+    """``_reflect_pad`` of every item at its own valid length, as if it ran alone: an item
+    shorter than the padding is first zero-extended (as ``pad1d`` does), and no position
+    past an item's length is read (they count as zeros)."""
     positions = torch.arange(-left, x.shape[-1] + right, device=x.device)[None, :]
-    last = (valid - 1).clamp(min=0)[:, None]
+    valid = valid[:, None]
+    last = valid.clamp(min=max(left, right) + 1) - 1  # the zero-extended item's last index
     index = positions.abs()
-    index = torch.where(index > last, 2 * last - index, index).clamp(0, x.shape[-1] - 1)
-    return torch.gather(x, 2, index[:, None, :].expand(-1, x.shape[1], -1))
+    index = torch.where(index > last, 2 * last - index, index)
+    inside = (index < valid).unsqueeze(1)
+    index = index.clamp(0, x.shape[-1] - 1)
+    return torch.gather(x, 2, index[:, None, :].expand(-1, x.shape[1], -1)) * inside
 
 
 class SConvTranspose1d(nn.Module):
-    """Weight-normed ConvTranspose1d, trimmed to exactly ``stride`` x the input length."""
+    """Weight-normed ConvTranspose1d, trimmed to exactly ``stride`` x the input length
+    (causal: trimmed on the right only, so no output depends on later input)."""
 
-    def __init__(self, channels_in: int, channels_out: int, kernel_size: int, stride: int) -> None:
+    def __init__(
+        self, channels_in: int, channels_out: int, kernel_size: int, stride: int,
+        causal: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.convtr = weight_norm(
             nn.ConvTranspose1d(channels_in, channels_out, kernel_size, stride)
         )
-        padding_total = kernel_size - stride
-        self.trim = (padding_total - padding_total // 2, padding_total // 2)
+        total = kernel_size - stride
+        self.trim = (0, total) if causal else (total - total // 2, total // 2)
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.convtr(x)
@@ -154,7 +167,7 @@ class SEANetEncoder(nn.Module):
         super().__init__()
         arch = config.encodec
         assert arch is not None
-        conv = {"pad_mode": arch.pad_mode, "compat": config.compat}
+        conv = {"pad_mode": arch.pad_mode, "compat": config.compat, "causal": arch.causal}
         mult = 1
         layers: list[nn.Module] = [_Wrapped(SConv1d(1, arch.n_filters, arch.kernel_size, **conv))]
         self.hop_length = config.hop_length
@@ -191,7 +204,7 @@ class SEANetDecoder(nn.Module):
         super().__init__()
         arch = config.encodec
         assert arch is not None
-        conv = {"pad_mode": arch.pad_mode, "compat": config.compat}
+        conv = {"pad_mode": arch.pad_mode, "compat": config.compat, "causal": arch.causal}
         mult = 2 ** len(config.ratios)
         first = SConv1d(config.latent_dim, mult * arch.n_filters, arch.kernel_size, **conv)
         layers: list[nn.Module] = [
@@ -200,7 +213,10 @@ class SEANetDecoder(nn.Module):
         ]
         for ratio in config.ratios:
             dim = mult * arch.n_filters
-            layers += [nn.ELU(), _WrappedTr(SConvTranspose1d(dim, dim // 2, ratio * 2, ratio))]
+            layers += [
+                nn.ELU(),
+                _WrappedTr(SConvTranspose1d(dim, dim // 2, ratio * 2, ratio, arch.causal)),
+            ]
             for j in range(arch.n_residual_layers):
                 layers.append(
                     ResnetBlock(

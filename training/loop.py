@@ -21,7 +21,7 @@ from academicodec import distrib
 from academicodec.config import to_dict
 from academicodec.errors import UserError
 from academicodec.models import load_codec_config
-from academicodec.models.config import CodecConfig, codec_config_from_dict
+from academicodec.models.config import IMPORT_ONLY_FAMILIES, CodecConfig, codec_config_from_dict
 from academicodec.training.checkpoint import TrainState, load_latest
 from academicodec.training.logs import RunLogger
 from academicodec.training.trainer import Trainer, TrainingStopped
@@ -65,11 +65,17 @@ def train(
     preset: str | Path, options: RunOptions, overrides: dict[str, Any] | None = None
 ) -> TrainState:
     """Train (or resume) the run in ``options.out``; returns the final state."""
+    config = load_codec_config(preset, overrides)
+    if config.family in IMPORT_ONLY_FAMILIES:
+        raise UserError(
+            f"preset {config.name}: family {config.family} is for imported weights "
+            "(academicodec import); it has no training recipe here - train an encodec, "
+            "soundstream or hificodec preset"
+        )
     _init_distributed(options.device)
     device = _device(options.device)
     checkpoints = options.out / "checkpoints"
     resumed = load_latest(checkpoints) if checkpoints.is_dir() else None
-    config = load_codec_config(preset, overrides)
     if resumed is not None:
         config = _resumed_config(resumed, config, options, str(checkpoints / "last.pt"))
     trainer = Trainer(config, options, device)

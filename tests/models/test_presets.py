@@ -31,6 +31,11 @@ TABLE = {
     "academicodec_hificodec_24k_320d": (24000, 320, 75, 4, 1024, 3.0),
     "academicodec_hificodec_24k_240d": (24000, 240, 100, 4, 1024, 4.0),
     "academicodec_encodec_16k_320d": (16000, 320, 50, 24, 1024, 12.0),
+    # Released Meta EnCodec and DAC architectures (import targets, issue 12)
+    "meta_encodec_24khz": (24000, 320, 75, 32, 1024, 24.0),
+    "dac_16khz": (16000, 320, 50, 12, 1024, 6.0),
+    "dac_24khz": (24000, 320, 75, 32, 1024, 24.0),
+    "dac_44khz": (44100, 512, 44100 / 512, 9, 1024, 9 * 44100 / 512 * 10 / 1000),
 }
 # Generator parameters of the original AcademiCodec models (weight norm removed).
 ORIGINAL_PARAMETERS = {
@@ -42,7 +47,13 @@ ORIGINAL_PARAMETERS = {
     "tiny_encodec_16k": 248_669,
     "academicodec_hificodec_16k_320d": 63_602_497,
     "academicodec_encodec_16k_320d": 17_599_713,
+    # counted on the reference packages' models (encodec 0.1.1, descript-audio-codec 1.0.0)
+    "meta_encodec_24khz": 14_846_817,
+    "dac_16khz": 74_141_697,
+    "dac_24khz": 74_653_857,
+    "dac_44khz": 76_620_777,
 }
+RELEASED_PREFIXES = ("academicodec_", "meta_", "dac_")
 
 
 def test_every_preset_is_in_the_table() -> None:
@@ -58,7 +69,7 @@ def test_preset_matches_design(name: str) -> None:
     assert model.bitrate_kbps() == pytest.approx(kbps)
     if name in ORIGINAL_PARAMETERS:
         assert model.generator_parameters() == pytest.approx(ORIGINAL_PARAMETERS[name], rel=0.05)
-    if name.startswith("academicodec_") and name in ORIGINAL_PARAMETERS:
+    if name.startswith(RELEASED_PREFIXES) and name in ORIGINAL_PARAMETERS:
         assert model.generator_parameters() == ORIGINAL_PARAMETERS[name]  # exactly
     if name.startswith("tiny_"):
         assert model.generator_parameters() < 1_000_000

@@ -1,0 +1,243 @@
+"""Descript Audio Codec (Kumar et al., 2023): Snake convnets and a factorised residual VQ.
+
+Module names follow the official ``dac`` package (``encoder.block.N.block.M``,
+``decoder.model.N``, ``quantizer.quantizers.K.{in_proj,out_proj,codebook}``), so its
+``weights*.pth`` files map by renaming weight norm only (``models/pretrained.py`` maps the
+Hugging Face names).
+
+Length-aware as every family here: every convolution pads with zeros, so a clip encoded
+alone sees zeros past its end; in a batch each layer re-zeroes the positions past the
+item's own length at that layer (computed with the layer's length formula, which also
+covers DAC's odd-stride transposed convolutions that end a few samples short). A batched
+clip therefore gets exactly the codes it gets alone, and those are the reference's codes:
+DAC's framing (zero-pad to a multiple of the hop) is ours, so no ``compat`` switch is needed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from academicodec.models.config import CodecConfig
+from academicodec.models.layers import apply_mask, length_mask, weight_norm
+from academicodec.models.quantizers import QuantizerResult, _masked_mean, _Recorder
+
+
+class Snake1d(nn.Module):
+    """``x + sin^2(alpha x) / alpha`` per channel, computed in DAC's operation order."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + (self.alpha + 1e-9).reciprocal() * torch.sin(self.alpha * x).pow(2)
+
+
+def _conv(
+    channels_in: int, channels_out: int, kernel: int, stride: int = 1, dilation: int = 1,
+    padding: int = 0,
+) -> nn.Module:  # fmt: skip
+    return weight_norm(
+        nn.Conv1d(channels_in, channels_out, kernel, stride, padding=padding, dilation=dilation)
+    )
+
+
+def _output_lengths(layer: nn.Module, lengths: Tensor) -> Tensor:
+    """What ``layer`` makes of an input of each length when run alone (torch's formulas)."""
+    if isinstance(layer, nn.Conv1d):
+        span = layer.dilation[0] * (layer.kernel_size[0] - 1)
+        return (lengths + 2 * layer.padding[0] - span - 1) // layer.stride[0] + 1
+    if isinstance(layer, nn.ConvTranspose1d):
+        span = layer.dilation[0] * (layer.kernel_size[0] - 1)
+        return (
+            (lengths - 1) * layer.stride[0] - 2 * layer.padding[0] + span
+            + layer.output_padding[0] + 1
+        )  # fmt: skip
+    return lengths
+
+
+class ResidualUnit(nn.Module):
+    """Snake, dilated conv 7, Snake, conv 1, plus the input (lengths unchanged)."""
+
+    def __init__(self, dim: int, dilation: int) -> None:
+        super().__init__()
+        self.block = nn.ModuleList(
+            [
+                Snake1d(dim),
+                _conv(dim, dim, 7, dilation=dilation, padding=3 * dilation),
+                Snake1d(dim),
+                _conv(dim, dim, 1),
+            ]
+        )
+
+    def forward(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return x + _run(self.block, x, lengths)[0], lengths
+
+
+def _residual_units(dim: int) -> list[nn.Module]:
+    return [ResidualUnit(dim, dilation) for dilation in (1, 3, 9)]
+
+
+class _Block(nn.Module):
+    """An encoder or decoder block: its ``block`` layers in order."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.block = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return _run(self.block, x, lengths)
+
+
+def _run(layers: nn.ModuleList, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Run ``layers`` in order; after every convolution, zero each item past the length it
+    would have there alone (Snake and tanh keep zeros zero)."""
+    for layer in layers:
+        if isinstance(layer, (ResidualUnit, _Block)):
+            x, lengths = layer(x, lengths)
+            continue
+        x = layer(x)
+        if lengths is not None and isinstance(layer, (nn.Conv1d, nn.ConvTranspose1d)):
+            lengths = _output_lengths(layer, lengths)
+            x = apply_mask(x, length_mask(lengths, x.shape[-1]))
+    return x, lengths
+
+
+class DacEncoder(nn.Module):
+    """Waveform [B, 1, F * hop] -> latent [B, D, F]."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        arch = config.dac
+        assert arch is not None
+        dim = arch.encoder_dim
+        layers: list[nn.Module] = [_conv(1, dim, 7, padding=3)]
+        for stride in config.ratios:
+            dim *= 2
+            down = _conv(dim // 2, dim, 2 * stride, stride, padding=math.ceil(stride / 2))
+            layers.append(_Block([*_residual_units(dim // 2), Snake1d(dim // 2), down]))
+        layers += [Snake1d(dim), _conv(dim, config.latent_dim, 3, padding=1)]
+        self.block = nn.ModuleList(layers)
+        self.hop_length = config.hop_length
+
+    def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
+        return _run(self.block, x, None if frames is None else frames * self.hop_length)[0]
+
+
+class DacDecoder(nn.Module):
+    """Latent [B, D, F] -> waveform [B, 1, F * hop] (tanh output). DAC's odd-stride
+    transposed convolutions end a few samples short of F * hop; the rest is zeros."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        arch = config.dac
+        assert arch is not None
+        channels = arch.decoder_dim
+        layers: list[nn.Module] = [_conv(config.latent_dim, channels, 7, padding=3)]
+        out = channels
+        for i, stride in enumerate(arch.decoder_rates):
+            dim, out = channels // 2**i, channels // 2 ** (i + 1)
+            up = weight_norm(
+                nn.ConvTranspose1d(dim, out, 2 * stride, stride, padding=math.ceil(stride / 2))
+            )
+            layers.append(_Block([Snake1d(dim), up, *_residual_units(out)]))
+        layers += [Snake1d(out), _conv(out, 1, 7, padding=3), nn.Tanh()]
+        self.model = nn.ModuleList(layers)
+        self.hop_length = config.hop_length
+
+    def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
+        audio = _run(self.model, x, frames)[0]
+        return F.pad(audio, (0, x.shape[-1] * self.hop_length - audio.shape[-1]))
+
+
+class FactorisedVQ(nn.Module):
+    """One DAC codebook: project to ``code_dim``, nearest L2-normalised codeword, project back."""
+
+    def __init__(self, dim: int, size: int, code_dim: int) -> None:
+        super().__init__()
+        self.in_proj = _conv(dim, code_dim, 1)
+        self.out_proj = _conv(code_dim, dim, 1)
+        self.codebook = nn.Embedding(size, code_dim)
+
+    def nearest(self, projected: Tensor) -> Tensor:
+        """Codes [B, F] of projected latents [B, d, F], by DAC's distance formula."""
+        rows = F.normalize(projected.transpose(1, 2).reshape(-1, projected.shape[1]))
+        book = F.normalize(self.codebook.weight)
+        distances = (
+            rows.pow(2).sum(1, keepdim=True) - 2 * rows @ book.t() + book.pow(2).sum(1)[None, :]
+        )
+        return (-distances).max(1)[1].reshape(projected.shape[0], -1)
+
+    def lookup(self, codes: Tensor) -> Tensor:
+        """Codewords [B, d, F] (not normalised, as DAC decodes)."""
+        return F.embedding(codes, self.codebook.weight).transpose(1, 2)
+
+    def forward(self, residual: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Quantized residual (straight-through), codes, projected input, its codeword."""
+        projected = self.in_proj(residual)
+        codes = self.nearest(projected)
+        codeword = self.lookup(codes)
+        straight = projected + (codeword - projected).detach()
+        return self.out_proj(straight), codes, projected, codeword
+
+
+class FactorisedResidualVQ(nn.Module):
+    """DAC's residual VQ: every stage quantizes what the previous stages left."""
+
+    def __init__(
+        self, dim: int, size: int, stages: int, code_dim: int,
+        codebook_weight: float = 1.0, commitment_weight: float = 0.25,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.size = size
+        self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
+        self.quantizers = nn.ModuleList(FactorisedVQ(dim, size, code_dim) for _ in range(stages))
+
+    @property
+    def num_codebooks(self) -> int:
+        return len(self.quantizers)
+
+    def stages(self, n_q: int | None) -> list[FactorisedVQ]:
+        n_q = self.num_codebooks if n_q is None else n_q
+        if not 0 < n_q <= self.num_codebooks:
+            raise ValueError(f"n_q must be in 1..{self.num_codebooks}, got {n_q}")
+        return list(self.quantizers[:n_q])  # type: ignore[arg-type]
+
+    def forward(
+        self, latent: Tensor, mask: Tensor | None = None, n_q: int | None = None
+    ) -> QuantizerResult:
+        residual, quantized = latent, torch.zeros_like(latent)
+        codes, losses = [], []
+        recorder = _Recorder(self.training, mask)
+        for stage in self.stages(n_q):
+            part, indices, projected, codeword = stage(residual)
+            rows = projected.transpose(1, 2).reshape(-1, projected.shape[1])
+            recorder.add(rows, indices.reshape(-1))
+            commitment = _masked_mean((projected - codeword.detach()) ** 2, mask)
+            codebook = _masked_mean((codeword - projected.detach()) ** 2, mask)
+            losses.append(self.commitment_weight * commitment + self.codebook_weight * codebook)
+            quantized = quantized + part
+            residual = residual - part
+            codes.append(indices)
+        return recorder.result(quantized, codes, losses, self.size)
+
+    @torch.no_grad()
+    def encode(self, latent: Tensor, mask: Tensor | None = None, n_q: int | None = None) -> Tensor:
+        residual, codes = latent, []
+        for stage in self.stages(n_q):
+            part, indices, _, _ = stage(residual)
+            residual = residual - part
+            codes.append(indices)
+        return torch.stack(codes, dim=1)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        latent = None
+        for k, stage in enumerate(self.stages(codes.shape[1])):
+            part = stage.out_proj(stage.lookup(codes[:, k]))
+            latent = part if latent is None else latent + part
+        assert latent is not None
+        return latent

@@ -1,0 +1,429 @@
+"""Import released codecs onto our length-aware modules: one entry, ``import_codec``.
+
+Sources (docs/models.md has the table):
+
+- Meta EnCodec 24 kHz, ``encodec_24khz-d7cc33bc.th``: a plain state dict with the
+  ``encodec`` package's names, which are our SEANet's (``models/seanet.py``).
+- Descript Audio Codec, ``weights*.pth``: ``{"state_dict", "metadata": {"kwargs"}}``, names
+  as ``models/dac.py``.
+- Hugging Face ``transformers`` folders (``config.json`` + ``model.safetensors``) of EnCodec
+  (``model_type: encodec``) and DAC (``model_type: dac``): their names are mapped here, and
+  their ``config.json`` read without transformers.
+- AcademiCodec's released files (``models/original.py``).
+
+Weights are read without unpickling code (``torch.load(weights_only=True)``, safetensors).
+Weight norm comes as ``weight_g``/``weight_v`` (official files, older HF files),
+``parametrizations.weight.original0/1`` (newer HF files) or a plain ``weight`` (HF DAC); all
+three load onto our weight-normed layers exactly. The mapping is strict: every source tensor
+is used once and every one of ours is filled with the same shape, or the import stops with
+one line listing what is missing, unexpected or of the wrong shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from academicodec.errors import UserError
+from academicodec.models.codec import CodecModel, build_codec
+from academicodec.models.config import CodecConfig, load_codec_config
+from academicodec.models.original import (
+    HIFI_PARTS,
+    import_academicodec,
+    load_original_state,
+    load_strict,
+)
+
+SOURCE_FAMILIES = ("hificodec", "encodec", "dac")
+HF_CONFIG, HF_WEIGHTS = "config.json", "model.safetensors"
+META_ENCODEC_BANDWIDTHS_Q = (2, 4, 8, 16, 32)  # codebooks at 1.5/3/6/12/24 kbps (24 kHz)
+
+
+def import_codec(
+    source: str | Path,
+    family: str | None = None,
+    config_json: str | Path | None = None,
+    preset: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> CodecModel:
+    """Our model, in eval mode, for a released checkpoint file or Hugging Face folder."""
+    path = Path(source)
+    if family is not None and family not in SOURCE_FAMILIES:
+        raise UserError(f"--family must be one of {list(SOURCE_FAMILIES)}, not {family!r}")
+    overrides = overrides or {}
+    if path.is_dir():
+        model, kind = _import_hf_folder(path, preset, overrides), "folder"
+    elif path.is_file():
+        model, kind = _import_file(path, config_json, preset, overrides), "file"
+    else:
+        raise UserError(f"{path} does not exist")
+    if family is not None and model.config.family != family:
+        raise UserError(f"--family {family}: {path} is a {model.config.family} {kind}")
+    return model
+
+
+def source_sha256(path: Path) -> str:
+    """sha256 of a checkpoint file, or of a folder's weights file."""
+    target = path / HF_WEIGHTS if path.is_dir() else path
+    digest = hashlib.sha256()
+    with open(target, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def _import_file(
+    path: Path, config_json: str | Path | None, preset: str | Path | None,
+    overrides: dict[str, Any],
+) -> CodecModel:  # fmt: skip
+    state = load_original_state(path)
+    if not isinstance(state, dict):
+        raise UserError(f"{path} does not hold a state dict")
+    if "state_dict" in state and "metadata" in state:
+        return _import_dac_file(path, state, preset, overrides)
+    keys = [str(k) for k in state]
+    if set(HIFI_PARTS) <= set(state) or any(k.startswith("module.") for k in keys):
+        source = {"source": f"academicodec {path.name}"}
+        return import_academicodec(path, None, config_json, preset, {**source, **overrides})
+    if any(k.startswith("encoder.model.") for k in keys):
+        return _import_meta_encodec(path, state, preset, overrides)
+    raise UserError(
+        f"{path} is not a codec checkpoint we know: expected Meta EnCodec (encoder.model.*), "
+        "DAC (state_dict + metadata), or AcademiCodec (generator/encoder/quantizer or module.*)"
+    )
+
+
+def _import_meta_encodec(
+    path: Path, state: dict[str, Tensor], preset: str | Path | None, overrides: dict[str, Any]
+) -> CodecModel:
+    if any(".norm." in k for k in state):
+        raise UserError(
+            f"{path} is an EnCodec 48 kHz model (stereo, time-group-norm, 1 s chunks); only "
+            "EnCodec 24 kHz is supported so far"
+        )
+    weights = {_weight_norm_name(k): v for k, v in state.items()}
+    config = _meta_encodec_config(path, weights, preset, overrides)
+    return _finish(config, weights, path)
+
+
+def _meta_encodec_config(
+    path: Path, weights: dict[str, Tensor], preset: str | Path | None,
+    overrides: dict[str, Any],
+) -> CodecConfig:  # fmt: skip
+    """Widths, ratios and codebooks read from the tensors (the file holds no config)."""
+    try:
+        first = weights["encoder.model.0.conv.conv.parametrizations.weight.original1"]
+        embed = weights["quantizer.vq.layers.0._codebook.embed"]
+    except KeyError as exc:
+        raise UserError(f"{path} is not a Meta EnCodec state dict: no {exc.args[0]}") from exc
+    stages = sorted(
+        int(m.group(1))
+        for k in weights
+        if (
+            m := re.match(
+                r"encoder\.model\.(\d+)\.conv\.conv\.parametrizations\.weight\.original1$", k
+            )
+        )
+    )
+    # Downsampling convs have kernel 2 x ratio; the first and last conv are not downsampling.
+    kernels = [weights[_conv_key(i)].shape[-1] for i in stages[1:-1]]
+    ratios = [k // 2 for k in reversed(kernels)]
+    layers = len({k.split(".")[3] for k in weights if k.startswith("quantizer.vq.layers.")})
+    lstm = len([k for k in weights if k.startswith("encoder.") and ".lstm.weight_ih_l" in k])
+    resblocks = {
+        k.split(".")[2] for k in weights if re.match(r"encoder\.model\.\d+\.shortcut\.", k)
+    }
+    values: dict[str, Any] = {
+        "ratios": ratios,
+        "latent_dim": embed.shape[1],
+        "codebook_size": embed.shape[0],
+        "encodec.n_filters": first.shape[0],
+        "encodec.n_residual_layers": max(1, len(resblocks) // max(1, len(ratios))),
+        "encodec.lstm_layers": lstm,
+        "encodec.kernel_size": first.shape[-1],
+        "encodec.last_kernel_size": weights[_conv_key(stages[-1])].shape[-1],
+        "source": f"meta-encodec {path.name}",
+    }
+    config = load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides})
+    per_q = config.frame_rate * config.bits_per_code / 1000
+    bandwidths = [n * per_q for n in META_ENCODEC_BANDWIDTHS_Q if n <= layers]
+    if not bandwidths or bandwidths[-1] < layers * per_q - 1e-9:
+        bandwidths.append(layers * per_q)
+    values["encodec.bandwidths"] = [round(b, 6) for b in bandwidths]
+    return load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides})
+
+
+def _conv_key(index: int) -> str:
+    return f"encoder.model.{index}.conv.conv.parametrizations.weight.original1"
+
+
+def _import_dac_file(
+    path: Path, state: dict[str, Any], preset: str | Path | None, overrides: dict[str, Any]
+) -> CodecModel:
+    metadata = state["metadata"]
+    kwargs = metadata.get("kwargs") if isinstance(metadata, dict) else None
+    if not isinstance(kwargs, dict) or not isinstance(state["state_dict"], dict):
+        raise UserError(f"{path} is not a DAC weights file: no metadata.kwargs / state_dict")
+    defaults = {  # descript-audio-codec's DAC() defaults, for keys a file leaves out
+        "encoder_dim": 64, "encoder_rates": [2, 4, 8, 8], "latent_dim": None,
+        "decoder_dim": 1536, "decoder_rates": [8, 8, 4, 2], "n_codebooks": 9,
+        "codebook_size": 1024, "codebook_dim": 8, "sample_rate": 44100,
+    }  # fmt: skip
+    args = {**defaults, **kwargs}
+    config = _dac_config(
+        path,
+        sample_rate=args["sample_rate"],
+        encoder_dim=args["encoder_dim"],
+        encoder_rates=args["encoder_rates"],
+        latent_dim=args["latent_dim"],
+        decoder_dim=args["decoder_dim"],
+        decoder_rates=args["decoder_rates"],
+        n_codebooks=args["n_codebooks"],
+        codebook_size=args["codebook_size"],
+        codebook_dim=args["codebook_dim"],
+        preset=preset,
+        overrides={"source": f"dac {path.name}", **overrides},
+    )
+    weights = {_weight_norm_name(k): v for k, v in state["state_dict"].items()}
+    return _finish(config, weights, path)
+
+
+def _dac_config(
+    path: Path, *, sample_rate: int, encoder_dim: int, encoder_rates: list[int],
+    latent_dim: int | None, decoder_dim: int, decoder_rates: list[int], n_codebooks: int,
+    codebook_size: int, codebook_dim: int | list[int], preset: str | Path | None,
+    overrides: dict[str, Any],
+) -> CodecConfig:  # fmt: skip
+    if isinstance(codebook_dim, list):
+        if len(set(codebook_dim)) != 1:
+            raise UserError(
+                f"{path}: codebooks of different widths {codebook_dim} are not supported"
+            )
+        codebook_dim = codebook_dim[0]
+    values = {
+        "sample_rate": int(sample_rate),
+        "ratios": list(encoder_rates),
+        "latent_dim": latent_dim or encoder_dim * 2 ** len(encoder_rates),
+        "codebook_size": codebook_size,
+        "dac.encoder_dim": encoder_dim,
+        "dac.decoder_dim": decoder_dim,
+        "dac.decoder_rates": list(decoder_rates),
+        "dac.n_codebooks": n_codebooks,
+        "dac.codebook_dim": codebook_dim,
+    }
+    named = {16000: "dac_16khz", 24000: "dac_24khz", 44100: "dac_44khz"}
+    return load_codec_config(
+        preset or named.get(int(sample_rate), "dac_44khz"), {**values, **overrides}
+    )
+
+
+# --- Hugging Face folders -----------------------------------------------------------------
+
+
+def _import_hf_folder(
+    folder: Path, preset: str | Path | None, overrides: dict[str, Any]
+) -> CodecModel:
+    from academicodec.models.export import CONFIG_NAME
+
+    if (folder / CONFIG_NAME).is_file():
+        raise UserError(f"{folder} is already an academicodec export; use it as --model directly")
+    config_path, weights_path = folder / HF_CONFIG, folder / HF_WEIGHTS
+    for needed in (config_path, weights_path):
+        if not needed.is_file():
+            raise UserError(
+                f"{folder} is not a Hugging Face model folder: {needed.name} is missing"
+            )
+    try:
+        hf = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{config_path} is not readable JSON: {exc}") from exc
+    kind = hf.get("model_type")
+    weights = _load_safetensors(weights_path)
+    source = {"source": f"hf-{kind} {folder.name}"}
+    if kind == "encodec":
+        config = _hf_encodec_config(config_path, hf, preset, {**source, **overrides})
+        model = build_codec(config)
+        mapped = _hf_encodec_keys(weights, set(model.state_dict()))
+    elif kind == "dac":
+        config = _dac_config(
+            config_path,
+            sample_rate=hf.get("sampling_rate", 16000),
+            encoder_dim=hf.get("encoder_hidden_size", 64),
+            encoder_rates=hf.get("downsampling_ratios", [2, 4, 8, 8]),
+            latent_dim=hf.get("hidden_size"),
+            decoder_dim=hf.get("decoder_hidden_size", 1536),
+            decoder_rates=hf.get("upsampling_ratios", [8, 8, 4, 2]),
+            n_codebooks=hf.get("n_codebooks", 9),
+            codebook_size=hf.get("codebook_size", 1024),
+            codebook_dim=hf.get("codebook_dim", 8),
+            preset=preset,
+            overrides={**source, **overrides},
+        )
+        mapped = _hf_dac_keys(weights, len(config.ratios), len(config.dac.decoder_rates))  # type: ignore[union-attr]
+    else:
+        raise UserError(
+            f"{config_path}: model_type {kind!r} is not supported (encodec and dac are)"
+        )
+    return _finish(config, mapped, weights_path)
+
+
+def _load_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{path} is not a readable safetensors file: {exc}") from exc
+
+
+def _hf_encodec_config(
+    path: Path, hf: dict[str, Any], preset: str | Path | None, overrides: dict[str, Any]
+) -> CodecConfig:
+    unsupported = {
+        "audio_channels": (hf.get("audio_channels", 1), 1),
+        "norm_type": (hf.get("norm_type", "weight_norm"), "weight_norm"),
+        "normalize": (hf.get("normalize", False), False),
+        "chunk_length_s": (hf.get("chunk_length_s"), None),
+        "use_conv_shortcut": (hf.get("use_conv_shortcut", True), True),
+        "trim_right_ratio": (hf.get("trim_right_ratio", 1.0), 1.0),
+    }
+    for key, (value, wanted) in unsupported.items():
+        if value != wanted:
+            raise UserError(
+                f"{path}: {key} = {value!r} is not supported (only EnCodec 24 kHz-style mono "
+                f"models, {key} = {wanted!r})"
+            )
+    hidden = hf.get("hidden_size", 128)
+    if hf.get("codebook_dim", hidden) != hidden:
+        raise UserError(f"{path}: codebook_dim must equal hidden_size ({hidden})")
+    values = {
+        "sample_rate": hf.get("sampling_rate", 24000),
+        "ratios": hf.get("upsampling_ratios", [8, 5, 4, 2]),
+        "latent_dim": hidden,
+        "codebook_size": hf.get("codebook_size", 1024),
+        "encodec.n_filters": hf.get("num_filters", 32),
+        "encodec.n_residual_layers": hf.get("num_residual_layers", 1),
+        "encodec.kernel_size": hf.get("kernel_size", 7),
+        "encodec.last_kernel_size": hf.get("last_kernel_size", 7),
+        "encodec.residual_kernel_size": hf.get("residual_kernel_size", 3),
+        "encodec.dilation_base": hf.get("dilation_growth_rate", 2),
+        "encodec.compress": hf.get("compress", 2),
+        "encodec.lstm_layers": hf.get("num_lstm_layers", 2),
+        "encodec.causal": hf.get("use_causal_conv", True),
+        "encodec.pad_mode": hf.get("pad_mode", "reflect"),
+        "encodec.bandwidths": hf.get("target_bandwidths", [1.5, 3.0, 6.0, 12.0, 24.0]),
+    }
+    return load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides})
+
+
+def _hf_encodec_keys(weights: dict[str, Tensor], ours: set[str]) -> dict[str, Tensor]:
+    """``{encoder,decoder}.layers.N...`` -> ``.model.N...``; convs gain encodec's inner
+    ``conv`` (``convtr.convtr`` for transposed ones); ``quantizer.layers.K.codebook`` ->
+    ``quantizer.vq.layers.K._codebook``."""
+    mapped = {}
+    for key, value in weights.items():
+        name = _weight_norm_name(key)
+        name = re.sub(
+            r"^quantizer\.layers\.(\d+)\.codebook\.", r"quantizer.vq.layers.\1._codebook.", name
+        )
+        name = re.sub(r"^(encoder|decoder)\.layers\.", r"\1.model.", name)
+        convolution = re.sub(r"\.conv\.(bias|parametrizations\.)", r".conv.conv.\1", name)
+        transposed = re.sub(r"\.conv\.(bias|parametrizations\.)", r".convtr.convtr.\1", name)
+        mapped[transposed if transposed in ours else convolution] = value
+    return mapped
+
+
+def _hf_dac_keys(
+    weights: dict[str, Tensor], encoder_blocks: int, decoder_blocks: int
+) -> dict[str, Tensor]:
+    """transformers' DAC names -> the official package's (ours)."""
+    blocks = {"encoder": encoder_blocks, "decoder": decoder_blocks}
+    mapped = {}
+    for key, value in weights.items():
+        name = _weight_norm_name(key)
+        ends = re.match(r"^(encoder|decoder)\.(conv1|snake1|conv2)\.(.+)$", name)
+        block = re.match(r"^(encoder|decoder)\.block\.(\d+)\.(.+)$", name)
+        if ends:
+            side, layer, rest = ends.groups()
+            index = {"conv1": 0, "snake1": blocks[side] + 1, "conv2": blocks[side] + 2}[layer]
+            name = f"{side}.{_DAC_TOP[side]}.{index}.{rest}"
+        elif block:
+            side, index, rest = block.groups()
+            name = f"{side}.{_DAC_TOP[side]}.{int(index) + 1}.{_hf_dac_block_part(side, rest)}"
+        mapped[name] = value
+    return mapped
+
+
+_DAC_TOP = {"encoder": "block", "decoder": "model"}
+# Inside an encoder block: residual units 1-3 at 0-2, then Snake (3) and the strided conv (4);
+# inside a decoder block: Snake (0), the transposed conv (1), then residual units at 2-4.
+_DAC_BLOCK_PARTS = {
+    "encoder": {"snake1": 3, "conv1": 4},
+    "decoder": {"snake1": 0, "conv_t1": 1},
+}
+_DAC_UNIT_FIRST = {"encoder": 0, "decoder": 2}
+_DAC_UNIT_PARTS = {"snake1": 0, "conv1": 1, "snake2": 2, "conv2": 3}
+
+
+def _hf_dac_block_part(side: str, rest: str) -> str:
+    unit = re.match(r"^res_unit(\d)\.(snake1|conv1|snake2|conv2)\.(.+)$", rest)
+    if unit:
+        number, layer, tail = unit.groups()
+        index = _DAC_UNIT_FIRST[side] + int(number) - 1
+        return f"block.{index}.block.{_DAC_UNIT_PARTS[layer]}.{tail}"
+    part = re.match(r"^(snake1|conv1|conv_t1)\.(.+)$", rest)
+    if part and part.group(1) in _DAC_BLOCK_PARTS[side]:
+        return f"block.{_DAC_BLOCK_PARTS[side][part.group(1)]}.{part.group(2)}"
+    return rest  # unknown: left as is, so the strict load names it
+
+
+# --- shared -------------------------------------------------------------------------------
+
+
+def _weight_norm_name(key: str) -> str:
+    """``weight_g``/``weight_v`` -> torch's parametrisation names; others unchanged."""
+    if key.endswith(".weight_g"):
+        return key[: -len("weight_g")] + "parametrizations.weight.original0"
+    if key.endswith(".weight_v"):
+        return key[: -len("weight_v")] + "parametrizations.weight.original1"
+    return key
+
+
+def _fold_plain_weights(mapped: dict[str, Tensor], ours: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A plain ``weight`` where we hold a weight-normed one: direction = the weight,
+    magnitude = its norm, computed as torch's weight norm computes it, so g / ||v|| is
+    exactly 1 and the weight comes back bit-exact."""
+    out = dict(mapped)
+    for key, value in mapped.items():
+        if not key.endswith(".weight") or key in ours:
+            continue
+        stem = key[: -len("weight")] + "parametrizations.weight."
+        if stem + "original1" in ours:
+            del out[key]
+            out[stem + "original1"] = value
+            out[stem + "original0"] = torch.norm_except_dim(value, 2, 0)
+    return out
+
+
+def _finish(config: CodecConfig, weights: dict[str, Tensor], source: Path) -> CodecModel:
+    model = build_codec(config)
+    ours = model.state_dict()
+    mapped = _fold_plain_weights(weights, ours)
+    mapped = {k: v.to(ours[k].dtype) if k in ours else v for k, v in mapped.items()}
+    load_strict(model, mapped, str(source))
+    return model.eval()
+
+
+def bitrate_table(model: CodecModel) -> dict[str, float]:
+    """kbps for each supported number of codebooks (``"8": 6.0``)."""
+    return {str(n): round(model.bitrate_kbps(n), 4) for n in model.supported_n_q()}

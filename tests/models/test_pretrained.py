@@ -1,0 +1,247 @@
+"""Importing released codecs (issue 12): Meta EnCodec, DAC and Hugging Face folders give the
+reference implementations' own codes and audio, and batched encoding equals one at a time.
+
+The fixtures (tests/fixtures/pretrained/, made by make_fixtures.py there with the reference
+packages in a throwaway environment) hold small models in each source's file format, three
+speech clips of mixed lengths, and what the reference produced for each clip alone and for
+the three batched with zero padding.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from academicodec.errors import UserError
+from academicodec.models import load_codec
+from academicodec.models.pretrained import import_codec
+from tests.helpers import REPO, run_cli
+
+FIXTURES = REPO / "tests" / "fixtures" / "pretrained"
+# fixture name -> (source path, family, whether exact agreement needs compat framing)
+SOURCES = {
+    "meta_encodec_small": ("meta_encodec_small.th", "encodec", True),
+    "dac_16khz_small": ("dac_16khz_small.pth", "dac", False),
+    "dac_44khz_small": ("dac_44khz_small.pth", "dac", False),
+    "hf_encodec_small": ("hf_encodec_small", "encodec", True),
+    "hf_dac_small": ("hf_dac_small", "dac", False),
+}
+
+
+def _reference(name: str) -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / f"{name}.npz") as data:
+        return dict(data)
+
+
+def _clips(reference: dict[str, np.ndarray]) -> list[torch.Tensor]:
+    return [torch.from_numpy(reference[f"clip{i}"]) for i in range(3)]
+
+
+def _batch(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(c) for c in clips)
+    wav = torch.stack([torch.nn.functional.pad(c, (0, longest - len(c))) for c in clips])
+    return wav[:, None], torch.tensor([len(c) for c in clips])
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_codes_and_audio_equal_the_reference(name: str) -> None:
+    source, family, needs_compat = SOURCES[name]
+    reference = _reference(name)
+    model = import_codec(FIXTURES / source, overrides={"compat": True} if needs_compat else {})
+    assert model.config.family == family and not model.training
+    with torch.no_grad():
+        for i, clip in enumerate(_clips(reference)):
+            codes = model.encode(clip[None, None])[0].numpy()
+            assert np.array_equal(codes, reference[f"codes{i}"]), f"clip {i}"
+            expected = reference[f"decoded{i}"]
+            decoded = model.decode(torch.from_numpy(expected_codes(reference, i))[None])[0, 0]
+            error = np.abs(decoded.numpy()[: len(expected)] - expected).max()
+            assert error <= 1e-4 and error <= 1e-3 * expected.std(), f"clip {i}: {error}"
+            assert np.all(decoded.numpy()[len(expected) :] == 0)  # DAC's short tail: zeros
+
+
+def expected_codes(reference: dict[str, np.ndarray], i: int) -> np.ndarray:
+    return reference[f"codes{i}"].astype(np.int64)
+
+
+@pytest.mark.parametrize("name", ["meta_encodec_small", "hf_encodec_small"])
+def test_default_framing_agreement_with_encodec(name: str) -> None:
+    """Without compat the input is zero-padded to a whole hop instead of reflect-padded at
+    every conv: only a clip's last frame can differ (measured: none on these clips)."""
+    reference = _reference(name)
+    model = import_codec(FIXTURES / SOURCES[name][0])
+    with torch.no_grad():
+        for i, clip in enumerate(_clips(reference)):
+            codes = model.encode(clip[None, None])[0].numpy()
+            assert np.array_equal(codes[:, :-1], reference[f"codes{i}"][:, :-1])
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_batched_equals_one_at_a_time(name: str) -> None:
+    """Ours: 100% of codes. The references, batched with zero padding, differ from their
+    own lone codes on these very clips (the fixture stores both; docs/models.md has the
+    figures)."""
+    reference = _reference(name)
+    model = import_codec(FIXTURES / SOURCES[name][0])
+    clips = _clips(reference)
+    wav, lengths = _batch(clips)
+    with torch.no_grad():
+        batched = model.encode(wav, lengths)
+        for i, clip in enumerate(clips):
+            alone = model.encode(clip[None, None])[0]
+            frames = alone.shape[-1]
+            assert torch.equal(batched[i, :, :frames], alone), f"clip {i}"
+            assert torch.all(batched[i, :, frames:] == 0)
+    reference_differs = [
+        float((reference[f"codes{i}"] != reference[f"batched{i}"]).mean()) for i in range(3)
+    ]
+    print(f"{name}: reference batched != alone on {reference_differs} of codes; ours 0")
+
+
+def test_bandwidth_is_a_codebook_prefix() -> None:
+    model = import_codec(FIXTURES / "meta_encodec_small.th", overrides={"compat": True})
+    reference = _reference("meta_encodec_small")
+    clip = _clips(reference)[0][None, None]
+    # 1.8 kbps = 4 codebooks of log2(64) bits at 75 Hz, as encodec counts bandwidth
+    assert model.config.codebooks_for_bandwidth(1.8) == 4
+    with torch.no_grad():
+        assert torch.equal(model.encode(clip, n_q=4)[0], model.encode(clip)[0, :4])
+    assert model.config.encodec is not None
+    assert list(model.config.encodec.bandwidths) == [0.9, 1.8, 3.6]
+
+
+def _rename_weight_norm(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Newer names (parametrizations, or a plain weight) -> weight_g/weight_v, as the hub
+    files of facebook/encodec_24khz and descript/dac_* are stored."""
+    out = {}
+    for key, value in tensors.items():
+        if key.endswith("parametrizations.weight.original0"):
+            out[key.replace("parametrizations.weight.original0", "weight_g")] = value
+        elif key.endswith("parametrizations.weight.original1"):
+            out[key.replace("parametrizations.weight.original1", "weight_v")] = value
+        elif key.endswith(".weight") and value.dim() == 3:
+            out[key[: -len("weight")] + "weight_g"] = torch.norm_except_dim(value, 2, 0)
+            out[key[: -len("weight")] + "weight_v"] = value
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["hf_encodec_small", "hf_dac_small"])
+def test_hf_folders_with_old_weight_norm_names(tmp_path: Path, name: str) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / name
+    shutil.copytree(FIXTURES / name, folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    save_file(_rename_weight_norm(tensors), str(folder / "model.safetensors"))
+    reference = _reference(name)
+    model = import_codec(folder, overrides={"compat": True} if SOURCES[name][2] else {})
+    with torch.no_grad():
+        codes = model.encode(_clips(reference)[0][None, None])[0].numpy()
+    assert np.array_equal(codes, reference["codes0"])
+
+
+def test_cli_import_every_source_then_load(tmp_path: Path) -> None:
+    for name, (source, family, needs_compat) in SOURCES.items():
+        out = tmp_path / name
+        result = run_cli("import", str(FIXTURES / source), str(out), "--family", family)
+        assert result.returncode == 0, result.stderr
+        assert "parameters" in result.stdout and str(out) in result.stdout
+        config = yaml.safe_load((out / "config.yaml").read_text())
+        summary = config["summary"]
+        assert config["source"].endswith(source) and summary["channels"] == 1
+        assert summary["num_codebooks"] == len(_reference(name)["codes0"])
+        assert summary["bitrates_kbps"][1] == pytest.approx(summary["frame_rate"] * 6 / 1000, 1e-3)
+        reference = _reference(name)
+        model = load_codec(out, compat=needs_compat)
+        direct = load_codec(FIXTURES / source, compat=needs_compat)  # no import step
+        clip = _clips(reference)[1][None, None]
+        with torch.no_grad():
+            assert np.array_equal(model.encode(clip)[0].numpy(), reference["codes1"])
+            assert torch.equal(direct.encode(clip), model.encode(clip))
+
+
+def test_an_edited_export_summary_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    assert run_cli("import", str(FIXTURES / "dac_16khz_small.pth"), str(out)).returncode == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    config["summary"]["frame_rate"] = 75.0
+    (out / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(UserError, match="summary block does not match"):
+        load_codec(out)
+
+
+class Payload:
+    """Not a tensor or container: a weights-only load must refuse a file holding one."""
+
+
+def _one_line_failure(tmp_path: Path, source: Path, *extra: str) -> str:
+    out = tmp_path / "out"
+    result = run_cli("import", str(source), str(out), *extra)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert not out.exists()
+    return lines[0]
+
+
+def test_mismatched_and_foreign_files_are_one_line_errors(tmp_path: Path) -> None:
+    state = torch.load(FIXTURES / "dac_16khz_small.pth", weights_only=True)
+    del state["state_dict"]["encoder.block.0.bias"]
+    state["state_dict"]["encoder.extra.weight"] = torch.zeros(1)
+    state["metadata"]["kwargs"]["codebook_dim"] = 5
+    broken = tmp_path / "weights_16khz.pth"
+    torch.save(state, broken)
+    line = _one_line_failure(tmp_path, broken)
+    assert "missing keys (1): encoder.block.0.bias" in line
+    assert "unexpected keys (1): encoder.extra.weight" in line
+    assert "wrong shapes" in line and "quantizer.quantizers.0.codebook.weight" in line
+
+    meta = torch.load(FIXTURES / "meta_encodec_small.th", weights_only=True)
+    meta["encoder.model.0.conv.norm.weight"] = torch.ones(4)  # what the 48 kHz model has
+    torch.save(meta, tmp_path / "encodec_48khz.th")
+    assert "EnCodec 48 kHz" in _one_line_failure(tmp_path, tmp_path / "encodec_48khz.th")
+
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    assert "not a PyTorch checkpoint" in _one_line_failure(tmp_path, text)
+
+    torch.save({"state_dict": {}, "metadata": Payload()}, tmp_path / "evil.pth")
+    line = _one_line_failure(tmp_path, tmp_path / "evil.pth")
+    assert "pickled objects" in line and "weights_only=False" not in line
+
+    line = _one_line_failure(tmp_path, FIXTURES / "dac_16khz_small.pth", "--family", "encodec")
+    assert "is a dac file" in line
+
+
+def test_foreign_hf_folders_are_one_line_errors(tmp_path: Path) -> None:
+    folder = tmp_path / "mimi"
+    shutil.copytree(FIXTURES / "hf_dac_small", folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "mimi"}))
+    assert "model_type 'mimi' is not supported" in _one_line_failure(tmp_path, folder)
+
+    stereo = tmp_path / "encodec_48khz"
+    shutil.copytree(FIXTURES / "hf_encodec_small", stereo)
+    config = json.loads((stereo / "config.json").read_text())
+    (stereo / "config.json").write_text(json.dumps({**config, "audio_channels": 2}))
+    assert "audio_channels = 2 is not supported" in _one_line_failure(tmp_path, stereo)
+
+    (stereo / "model.safetensors").unlink()
+    assert "model.safetensors is missing" in _one_line_failure(tmp_path, stereo)
+
+
+def test_dac_is_import_only_for_training(tmp_path: Path) -> None:
+    result = run_cli(
+        "train", "--preset", "dac_16khz", "--data", str(tmp_path), "--out", str(tmp_path / "run")
+    )
+    assert result.returncode == 2
+    assert "dac" in result.stderr and "import" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
