@@ -260,6 +260,10 @@ def tokenize(
     max_chunk_seconds: Annotated[float, typer.Option(help="Longer items: chunked.")] = 60.0,
     items_per_shard: Annotated[int, typer.Option(help="Items per output shard.")] = 1000,
     n_q: Annotated[int | None, typer.Option("--n-q", help="Codebooks to keep.")] = None,
+    bandwidth: Annotated[
+        float | None,
+        typer.Option(help="kbps instead of --n-q (EnCodec 24 kHz: 6 = 8 codebooks)."),
+    ] = None,
     text_model: Annotated[
         Path | None, typer.Option(help="sentencepiece model (text train).")
     ] = None,
@@ -280,6 +284,7 @@ def tokenize(
         items_per_shard=items_per_shard,
         n_q=n_q,
         workers=workers,
+        bandwidth=bandwidth,
     )
     index = run_tokenize(
         model, list(paths[:-1]), paths[-1], settings, text_model, device, tqdm_progress
@@ -340,6 +345,9 @@ def evaluate_command(
     n_q: Annotated[
         list[int] | None, typer.Option("--n-q", help="Codebooks to use (repeat for a curve).")
     ] = None,
+    bandwidth: Annotated[
+        list[float] | None, typer.Option(help="kbps levels instead of --n-q (repeatable).")
+    ] = None,
     max_items: Annotated[int | None, typer.Option(help="Evaluate at most N items.")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
 ) -> None:
@@ -348,7 +356,9 @@ def evaluate_command(
 
     if len(paths) < 2:
         raise UserError("eval needs at least one INPUT and an OUT directory")
-    summary = evaluate(model, list(paths[:-1]), paths[-1], n_q, max_items, device, tqdm_progress)
+    summary = evaluate(
+        model, list(paths[:-1]), paths[-1], n_q, max_items, device, tqdm_progress, bandwidth
+    )
     for level, results in summary["levels"].items():
         overall = results["overall"]
         console.print(

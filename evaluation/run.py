@@ -35,12 +35,16 @@ def evaluate(
     max_items: int | None = None,
     device: str = "cpu",
     progress: ProgressFactory = silent_progress,
+    bandwidths: list[float] | None = None,
 ) -> dict[str, Any]:
-    """Score ``model_path`` on ``inputs``; returns the summary written to summary.json."""
+    """Score ``model_path`` on ``inputs`` at each ``n_q_values`` / ``bandwidths`` (kbps)
+    level; returns the summary written to summary.json."""
     out_dir = Path(out).expanduser().resolve()
     ensure_writable_dir(out_dir, "OUT")
     model = load_codec(model_path).to(device)
-    levels: list[int | None] = list(n_q_values) if n_q_values else [None]
+    chosen = [model.resolve_n_q(n) for n in n_q_values or []]
+    chosen += [model.resolve_n_q(kbps=k) for k in bandwidths or []]
+    levels: list[int | None] = list(chosen) if chosen else [None]
     items, skipped = collect_items(list(inputs), out_dir / ".inputs")
     items = items[:max_items] if max_items else items
     if not items:

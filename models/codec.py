@@ -85,6 +85,29 @@ class CodecModel(nn.Module, ABC):
         step = self.config.hificodec.n_code_groups if self.config.family == "hificodec" else 1  # type: ignore[union-attr]
         return list(range(step, self.num_codebooks + 1, step))
 
+    def resolve_n_q(self, n_q: int | None = None, kbps: float | None = None) -> int | None:
+        """The codebooks to use from ``--n-q`` or ``--bandwidth`` (kbps); ``None`` = all.
+        One-line errors list what this model accepts."""
+        from academicodec.errors import UserError
+
+        allowed = self.supported_n_q()
+        rates = ", ".join(f"{self.bitrate_kbps(n):g}" for n in allowed)
+        if n_q is not None and kbps is not None:
+            raise UserError("give --n-q or --bandwidth, not both")
+        if kbps is not None:
+            per_codebook = self.bitrate_kbps(1)
+            n_q = round(kbps / per_codebook)
+            if n_q not in allowed or abs(n_q * per_codebook - kbps) > 0.01 * kbps:
+                raise UserError(f"--bandwidth {kbps:g}: not a bitrate of this model ({rates} kbps)")
+        if n_q is not None and n_q not in allowed:
+            listed = (
+                f"{allowed[0]}..{allowed[-1]}"
+                if allowed == list(range(1, allowed[-1] + 1))
+                else str(allowed)
+            )
+            raise UserError(f"--n-q {n_q}: this model takes {listed} codebooks")
+        return n_q
+
     def num_frames(self, samples: int) -> int:
         return math.ceil(samples / self.hop_length)
 

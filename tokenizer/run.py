@@ -14,7 +14,7 @@ import json
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class TokenizeSettings:
     items_per_shard: int = 1000
     n_q: int | None = None
     workers: int = 2
+    bandwidth: float | None = None  # kbps; resolved to n_q against the model
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -102,6 +103,8 @@ def tokenize(
     out_dir = Path(out).expanduser().resolve()
     ensure_writable_dir(out_dir, "OUT")
     model = load_codec(model_path).to(device)
+    settings = replace(settings, n_q=model.resolve_n_q(settings.n_q, settings.bandwidth))
+    settings = replace(settings, bandwidth=None)  # the plan records the codebooks it gives
     texts = TextTokenizer(text_model) if text_model else None
     items, skipped = collect_items(list(inputs), out_dir / ".inputs")
     if not items:
