@@ -412,25 +412,8 @@ def import_command(
     )
 
 
-@app.command("import-academicodec", hidden=True)
-def import_academicodec_command(
-    checkpoint: Annotated[Path, typer.Argument(help="An original AcademiCodec checkpoint.")],
-    out_dir: Annotated[Path, typer.Argument(help="Where model.safetensors + config.yaml go.")],
-    family: Annotated[
-        str | None, typer.Option(help="hificodec | encodec (detected when omitted).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="HiFi-Codec: the original config_*.json.")
-    ] = None,
-    preset: Annotated[
-        str | None, typer.Option(help="Preset to start from (default: by family and rate).")
-    ] = None,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
-    ] = None,
-) -> None:
-    """The former name of ``import`` (kept for scripts): same conversion."""
-    import_command(checkpoint, out_dir, family, config, preset, overrides)
+# The former name, kept for scripts: the same command.
+app.command("import-academicodec", hidden=True)(import_command)
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, object]:

@@ -21,7 +21,6 @@ one line listing what is missing, unexpected or of the wrong shape.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -66,16 +65,6 @@ def import_codec(
     if family is not None and model.config.family != family:
         raise UserError(f"--family {family}: {path} is a {model.config.family} {kind}")
     return model
-
-
-def source_sha256(path: Path) -> str:
-    """sha256 of a checkpoint file, or of a folder's weights file."""
-    target = path / HF_WEIGHTS if path.is_dir() else path
-    digest = hashlib.sha256()
-    with open(target, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- files --------------------------------------------------------------------------------
@@ -422,8 +411,3 @@ def _finish(config: CodecConfig, weights: dict[str, Tensor], source: Path) -> Co
     mapped = {k: v.to(ours[k].dtype) if k in ours else v for k, v in mapped.items()}
     load_strict(model, mapped, str(source))
     return model.eval()
-
-
-def bitrate_table(model: CodecModel) -> dict[str, float]:
-    """kbps for each supported number of codebooks (``"8": 6.0``)."""
-    return {str(n): round(model.bitrate_kbps(n), 4) for n in model.supported_n_q()}
