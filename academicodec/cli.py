@@ -11,14 +11,16 @@ import logging
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperOption
 
 from academicodec import __version__
 from academicodec.errors import UserError
+from academicodec.outputs import removed_if_failed
 from academicodec.progress import tqdm_progress
 
 app = typer.Typer(
@@ -32,6 +34,17 @@ console = Console(stderr=False)
 
 STRICT_FAILURE = 1
 USER_ERROR = 2
+INTERRUPTED = 130
+
+
+def _flags_without_type(self: TyperOption, ctx: typer.Context) -> str | None:
+    """Flags take no value: show none (typer 0.29 prints ``<bool>`` beside every flag,
+    which reads as if ``--json true`` were the syntax)."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flags_without_type  # type: ignore[method-assign]
 
 
 def _version(value: bool) -> None:
@@ -58,7 +71,9 @@ def prepare(
     corpus: Annotated[str, typer.Argument(help="libritts | vctk | aishell | folder | hf")],
     src: Annotated[Path, typer.Argument(help="The corpus directory (or HF dataset/parquet).")],
     out: Annotated[Path, typer.Argument(help="Where manifests and the report go.")],
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel probing processes.")] = 1,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Parallel probing processes.")
+    ] = 1,
     verify: Annotated[bool, typer.Option(help="Fully decode every file (slow, thorough).")] = False,
     strict: Annotated[bool, typer.Option(help="Exit non-zero if any file was skipped.")] = False,
     parts: Annotated[
@@ -71,24 +86,30 @@ def prepare(
     text_column: Annotated[str | None, typer.Option(help="HF: the transcript column.")] = None,
     id_column: Annotated[str | None, typer.Option(help="HF: a column of unique ids.")] = None,
     language: Annotated[str | None, typer.Option(help="folder/hf: language to record.")] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Remove manifests in OUT this run does not write."),
+    ] = False,
 ) -> None:
     """Scan a corpus into Lhotse manifests plus prepare_report.json (faults never stop it)."""
     from academicodec.manifests import prepare as run_prepare
 
-    report = run_prepare(
-        corpus,
-        src,
-        out,
-        jobs=jobs,
-        verify=verify,
-        progress=tqdm_progress,
-        parts=parts or None,
-        mic=mic,
-        audio_column=audio_column,
-        text_column=text_column,
-        id_column=id_column,
-        language=language,
-    )
+    with removed_if_failed(out):
+        report = run_prepare(
+            corpus,
+            src,
+            out,
+            jobs=jobs,
+            verify=verify,
+            progress=tqdm_progress,
+            parts=parts or None,
+            mic=mic,
+            audio_column=audio_column,
+            text_column=text_column,
+            id_column=id_column,
+            language=language,
+            overwrite=overwrite,
+        )
     table = Table(title=f"{corpus}: {report.source}")
     for column in ("split", "recordings", "without text", "hours"):
         table.add_column(column, justify="left" if column == "split" else "right")
@@ -102,7 +123,8 @@ def prepare(
         summary = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
         console.print(f"[yellow]skipped {len(report.skipped)} file(s)[/]: {summary}")
     if report.warnings:
-        console.print(f"{len(report.warnings)} file(s) kept with a warning (see the report)")
+        files = len({warning.path for warning in report.warnings})
+        console.print(f"{files} file(s) kept with a warning (see the report)")
     console.print(f"manifests in {report.output}\nreport: {report.path}")
     if strict and report.skipped:
         raise typer.Exit(STRICT_FAILURE)
@@ -115,11 +137,15 @@ def shard(
         typer.Argument(help="MANIFEST... OUT: cut manifests (or prepare dirs), then OUT"),
     ],
     sample_rate: Annotated[int, typer.Option("--sample-rate", "-r", help="Target rate, Hz.")],
-    samples_per_shard: Annotated[int, typer.Option(help="Samples in every shard.")] = 1000,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel writer processes.")] = 1,
+    samples_per_shard: Annotated[int, typer.Option(min=1, help="Samples in every shard.")] = 1000,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Parallel writer processes.")
+    ] = 1,
     audio_format: Annotated[str, typer.Option("--format", help="flac | wav")] = "flac",
-    max_duration: Annotated[float, typer.Option(help="Split longer cuts (seconds).")] = 30.0,
-    min_duration: Annotated[float, typer.Option(help="Skip shorter cuts (seconds).")] = 0.1,
+    max_duration: Annotated[
+        float, typer.Option(min=0.001, help="Split longer cuts (seconds).")
+    ] = 30.0,
+    min_duration: Annotated[float, typer.Option(min=0, help="Skip shorter cuts (seconds).")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the sample-to-shard shuffle.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace shards from other settings.")] = False,
 ) -> None:
@@ -138,14 +164,10 @@ def shard(
         seed=seed,
     )
     inputs, out = list(paths[:-1]), paths[-1]
-    index = write_shards(
-        inputs,
-        out,
-        settings,
-        jobs=jobs,
-        overwrite=overwrite,
-        progress=tqdm_progress,
-    )
+    with removed_if_failed(out):
+        index = write_shards(
+            inputs, out, settings, jobs=jobs, overwrite=overwrite, progress=tqdm_progress
+        )
     if index is None:
         console.print(f"rank {distrib.rank()}: wrote its shards into {out}")
         return
@@ -190,19 +212,19 @@ def train(
     data: Annotated[Path, typer.Option(help="Shard folder (or its index.json).")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, TensorBoard.")],
     val: Annotated[Path | None, typer.Option(help="Validation shards (default: --data).")] = None,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 1000,
+    max_steps: Annotated[int, typer.Option(min=1, help="Stop after this many steps.")] = 1000,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Require a checkpoint to continue from.")] = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    workers: Annotated[int, typer.Option(help="DataLoader workers per rank.")] = 2,
-    ckpt_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
-    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 500,
-    keep: Annotated[int, typer.Option(help="Step checkpoints to keep.")] = 3,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader workers per rank.")] = 2,
+    ckpt_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
+    keep: Annotated[int, typer.Option(min=1, help="Step checkpoints to keep.")] = 3,
     allow_nan: Annotated[bool, typer.Option(help="Keep going on NaN/inf losses.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile.")] = False,
-    precision: Annotated[str, typer.Option(help="bf16 | fp32 (CUDA only).")] = "bf16",
+    precision: Annotated[Literal["bf16", "fp32"], typer.Option(help="CUDA autocast.")] = "bf16",
     seed: Annotated[int, typer.Option(help="Seed of weights, data order and dropout.")] = 0,
     override: Annotated[
         bool,
@@ -226,7 +248,8 @@ def train(
         ckpt_every=ckpt_every, val_every=val_every, keep=keep, allow_nan=allow_nan,
         compile=compile_model, precision=precision, seed=seed, override=override,
     )  # fmt: skip
-    state = run_train(preset, options, parse_overrides(overrides))
+    with removed_if_failed(out):
+        state = run_train(preset, options, parse_overrides(overrides))
     if distrib.is_main():
         console.print(f"step {state.step} (epoch {state.epoch}); checkpoints in {out}/checkpoints")
 
@@ -239,7 +262,8 @@ def export(
     """Export a run's generator and quantizer for inference (tokenize, decode, eval)."""
     from academicodec.training import export_run
 
-    console.print(f"exported to {export_run(run, out_dir)}")
+    with removed_if_failed(out_dir):
+        console.print(f"exported to {export_run(run, out_dir)}")
 
 
 @app.command()
@@ -255,20 +279,26 @@ def tokenize(
         str, typer.Option("--format", help="webdataset,shar,parquet")
     ] = "webdataset",
     batch_seconds: Annotated[
-        float, typer.Option(help="Padded audio per batch (0: one item).")
+        float, typer.Option(min=0, help="Padded audio per batch (0: one item).")
     ] = 120.0,
-    max_chunk_seconds: Annotated[float, typer.Option(help="Longer items: chunked.")] = 60.0,
-    items_per_shard: Annotated[int, typer.Option(help="Items per output shard.")] = 1000,
-    n_q: Annotated[int | None, typer.Option("--n-q", help="Codebooks to keep.")] = None,
+    max_chunk_seconds: Annotated[
+        float, typer.Option(min=0.001, help="Longer items: chunked.")
+    ] = 60.0,
+    items_per_shard: Annotated[int, typer.Option(min=1, help="Items per output shard.")] = 1000,
+    n_q: Annotated[int | None, typer.Option("--n-q", min=1, help="Codebooks to keep.")] = None,
     bandwidth: Annotated[
         float | None,
-        typer.Option(help="kbps instead of --n-q (EnCodec 24 kHz: 6 = 8 codebooks)."),
+        typer.Option(min=0.001, help="kbps instead of --n-q (EnCodec 24 kHz: 6 = 8 codebooks)."),
     ] = None,
     text_model: Annotated[
         Path | None, typer.Option(help="sentencepiece model (text train).")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
-    workers: Annotated[int, typer.Option(help="DataLoader workers reading audio.")] = 2,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader workers reading audio.")] = 2,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace codes of another model/settings in OUT."),
+    ] = False,
 ) -> None:
     """Encode every input item into sharded discrete codes (resumable, rank-sliced)."""
     from academicodec import distrib
@@ -286,9 +316,13 @@ def tokenize(
         workers=workers,
         bandwidth=bandwidth,
     )
-    index = run_tokenize(
-        model, list(paths[:-1]), paths[-1], settings, text_model, device, tqdm_progress
-    )
+    from academicodec.distrib import check_device
+
+    with removed_if_failed(paths[-1]):
+        index = run_tokenize(
+            model, list(paths[:-1]), paths[-1], settings, text_model, check_device(device),
+            tqdm_progress, overwrite=overwrite,
+        )  # fmt: skip
     if index is None:
         console.print(f"rank {distrib.rank()}: wrote its shards into {paths[-1]}")
         return
@@ -311,7 +345,12 @@ app.add_typer(text_app, name="text")
 @text_app.command("train")
 def text_train(
     paths: Annotated[list[Path], typer.Argument(help="MANIFEST... OUT (model prefix)")],
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 512,
+    vocab_size: Annotated[
+        int | None,
+        typer.Option(
+            min=2, help="Exact vocabulary size [default: 512, or fewer if the text is small]."
+        ),
+    ] = None,
     model_type: Annotated[str, typer.Option(help="bpe | unigram | char | word")] = "bpe",
 ) -> None:
     """Train a sentencepiece model on the manifests' transcripts."""
@@ -329,12 +368,19 @@ def decode(
     out_dir: Annotated[Path, typer.Argument(help="Where the .wav files go.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Export dir or checkpoint.")],
     ids: Annotated[list[str] | None, typer.Option("--ids", help="Only these ids.")] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
+    force: Annotated[
+        bool, typer.Option("--force", help="Decode with another model than made the codes.")
+    ] = False,
 ) -> None:
-    """Turn codes back into audio files at the model's rate."""
+    """Turn codes back into audio files at the model's rate, named by item id."""
+    from academicodec.distrib import check_device
     from academicodec.tokenizer.decode import decode_codes
 
-    written = decode_codes(codes_dir, out_dir, model, ids, device, tqdm_progress)
+    with removed_if_failed(out_dir):
+        written = decode_codes(
+            codes_dir, out_dir, model, ids, check_device(device), tqdm_progress, force
+        )
     console.print(f"{len(written)} file(s) in {out_dir}")
 
 
@@ -343,12 +389,14 @@ def evaluate_command(
     paths: Annotated[list[Path], typer.Argument(help="INPUT... OUT: manifests, shards, folders")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Export dir or checkpoint.")],
     n_q: Annotated[
-        list[int] | None, typer.Option("--n-q", help="Codebooks to use (repeat for a curve).")
+        list[int] | None,
+        typer.Option("--n-q", min=1, help="Codebooks to use (repeat for a curve)."),
     ] = None,
     bandwidth: Annotated[
-        list[float] | None, typer.Option(help="kbps levels instead of --n-q (repeatable).")
+        list[float] | None,
+        typer.Option(min=0.001, help="kbps levels instead of --n-q (repeatable)."),
     ] = None,
-    max_items: Annotated[int | None, typer.Option(help="Evaluate at most N items.")] = None,
+    max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate at most N items.")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
 ) -> None:
     """Encode -> decode every item: PESQ, STOI, SI-SDR, mel distance, bitrate, code use."""
@@ -356,9 +404,13 @@ def evaluate_command(
 
     if len(paths) < 2:
         raise UserError("eval needs at least one INPUT and an OUT directory")
-    summary = evaluate(
-        model, list(paths[:-1]), paths[-1], n_q, max_items, device, tqdm_progress, bandwidth
-    )
+    from academicodec.distrib import check_device
+
+    with removed_if_failed(paths[-1]):
+        summary = evaluate(
+            model, list(paths[:-1]), paths[-1], n_q, max_items, check_device(device),
+            tqdm_progress, bandwidth,
+        )  # fmt: skip
     for level, results in summary["levels"].items():
         overall = results["overall"]
         console.print(
@@ -412,6 +464,41 @@ def import_command(
     )
 
 
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="Manifests, shards, codes, an export, a run.")],
+    items: Annotated[bool, typer.Option("--items", help="Codes: every item's shape.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+) -> None:
+    """What an output holds: items, hours, rates, codebooks, model, formats."""
+    import json
+
+    from academicodec.info import describe
+
+    summary = describe(path, items)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    for key, value in summary.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            console.print(f"{key}:", soft_wrap=True)
+            for name, inner in value.items():
+                cells = ", ".join(f"{k} {_short(v)}" for k, v in inner.items())
+                console.print(f"  {name}: {cells}", soft_wrap=True)
+        elif value not in (None, [], {}):
+            console.print(f"{key}: {_short(value)}", soft_wrap=True)
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
+    return str(value)
+
+
 # The former name, kept for scripts: the same command.
 app.command("import-academicodec", hidden=True)(import_command)
 
@@ -459,9 +546,24 @@ def _cell(value: object, thousands: bool) -> str:
 
 
 def main() -> None:
-    """Console-script entry point: user errors become one line on stderr."""
+    """Console-script entry point: user errors - ours and the option parser's - become one
+    line on stderr (exit 2); Ctrl-C says how to go on (exit 130)."""
+    from typer._click.exceptions import ClickException
+    from typer.exceptions import Abort
+
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(USER_ERROR)
+    except ClickException as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(USER_ERROR)
+    except Abort:
+        code = INTERRUPTED
+    if code == INTERRUPTED:
+        typer.echo(
+            "interrupted: finished work is kept; re-run the same command to resume", err=True
+        )
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -9,12 +9,15 @@ model code never has to ask ``is_initialized()`` itself.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+from academicodec.errors import UserError
 
 T = TypeVar("T")
 
@@ -71,33 +74,61 @@ def broadcast(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
     return tensor
 
 
+def world_source() -> str:
+    """Where the world size comes from, for messages (``SLURM_NTASKS=2``)."""
+    if dist.is_available() and dist.is_initialized():
+        return "the torch.distributed process group"
+    for name in ("WORLD_SIZE", "SLURM_NTASKS"):
+        if os.environ.get(name) not in (None, ""):
+            return f"{name}={os.environ[name]} (rank from RANK / SLURM_PROCID)"
+    return "a single process"
+
+
 def wait_for_all(
     fetch: Callable[[int], T | None],
     count: int,
     timeout: float,
     name: Callable[[int], str],
     poll: float = 1.0,
+    say: Callable[[str], None] | None = None,
 ) -> list[T]:
     """``fetch(k)`` for ``k < count``, polling until none returns ``None``.
 
     How rank 0 collects the completion records other ranks write to a shared filesystem:
     it works with or without a process group (plain ``RANK``/``WORLD_SIZE`` launches).
+    Waiting is said once (what for, how many ranks and which variables say so), and gives
+    up with a one-line error once ``timeout`` seconds pass without a new record
+    (``ACADEMICODEC_WAIT_SECONDS`` overrides it): a stray ``SLURM_NTASKS`` in a shell
+    must not hang a one-process run for ever.
     """
+    timeout = float(os.environ.get("ACADEMICODEC_WAIT_SECONDS", timeout))
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     deadline = time.monotonic() + timeout
     found: dict[int, T] = {}
+    announced = False
     while True:
+        before = len(found)
         for k in range(count):
             if k not in found and (value := fetch(k)) is not None:
                 found[k] = value
         if len(found) == count:
             return [found[k] for k in range(count)]
+        if len(found) > before:
+            deadline = time.monotonic() + timeout
+        missing = [name(k) for k in range(count) if k not in found]
+        if not announced:
+            say(
+                f"rank {rank()}: waiting for {len(missing)} output(s) of other ranks "
+                f"(e.g. {missing[0]}); {world_size()} ranks from {world_source()}; "
+                f"giving up after {timeout:g} s without progress"
+            )
+            announced = True
         if time.monotonic() > deadline:
-            from academicodec.errors import UserError
-
-            missing = [name(k) for k in range(count) if k not in found]
             raise UserError(
-                f"gave up waiting for {len(missing)} shard(s) from other ranks "
-                f"(e.g. {missing[:3]}); re-run the same command to resume"
+                f"gave up waiting for {len(missing)} output(s) of other ranks (e.g. "
+                f"{missing[:3]}): {world_size()} ranks from {world_source()}; start the "
+                "other ranks, or unset those variables for one process, and re-run the "
+                "same command to resume"
             )
         time.sleep(poll)
 
@@ -109,7 +140,24 @@ def _env_int(*names: str, default: int) -> int:
             try:
                 return int(value)
             except ValueError as exc:
-                from academicodec.errors import UserError
-
                 raise UserError(f"environment variable {name}={value!r} is not an integer") from exc
     return default
+
+
+def check_device(requested: str, allow_auto: bool = False) -> str:
+    """``--device`` checked in one line: ``cpu``, ``cuda``, ``cuda:N`` (and ``auto`` where
+    a command picks), and CUDA only where this torch has a device."""
+    import re
+
+    choices = "cpu | cuda | cuda:N" + (" | auto" if allow_auto else "")
+    if requested == "auto" and allow_auto:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", requested):
+        raise UserError(f"--device {requested}: choose {choices}")
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {requested}: no CUDA device is available to this torch")
+        index = int(requested.split(":")[1]) if ":" in requested else 0
+        if index >= torch.cuda.device_count():
+            raise UserError(f"--device {requested}: only {torch.cuda.device_count()} GPU(s)")
+    return requested

@@ -32,9 +32,21 @@ def pesq(reference: np.ndarray, degraded: np.ndarray, rate: int, mode: str = "wb
         raise MetricError(f"PESQ-{mode.upper()}: {type(exc).__name__}: {exc}") from exc
 
 
+# A reference this quiet (peak under -80 dBFS) is silence: STOI and SI-SDR compare the
+# degraded signal with nothing (pystoi returns ~0, SI-SDR about -80 dB) and would drag the
+# means down; they are undefined for it, as PESQ already is.
+SILENCE_PEAK = 1e-4
+
+
+def _check_not_silent(reference: np.ndarray, metric: str) -> None:
+    if reference.size == 0 or float(np.abs(reference).max()) < SILENCE_PEAK:
+        raise MetricError(f"{metric} is undefined (silent reference)")
+
+
 def stoi(reference: np.ndarray, degraded: np.ndarray, rate: int, extended: bool = False) -> float:
     from pystoi import stoi as stoi_score
 
+    _check_not_silent(reference, "ESTOI" if extended else "STOI")
     value = float(stoi_score(reference, degraded, rate, extended=extended))
     if not math.isfinite(value):
         raise MetricError("STOI is undefined (silent reference)")
@@ -42,6 +54,7 @@ def stoi(reference: np.ndarray, degraded: np.ndarray, rate: int, extended: bool 
 
 
 def si_sdr(reference: np.ndarray, degraded: np.ndarray) -> float:
+    _check_not_silent(reference, "SI-SDR")
     ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))[None]
     deg = torch.from_numpy(np.ascontiguousarray(degraded, dtype=np.float32))[None]
     return float(si_sdr_torch(deg, ref)[0])

@@ -16,8 +16,9 @@ import torch
 from academicodec.errors import UserError
 from academicodec.evaluation import metrics
 from academicodec.evaluation.plots import write_plots
-from academicodec.files import atomic_write_bytes, ensure_writable_dir
+from academicodec.files import atomic_write_bytes
 from academicodec.models import CodecModel, load_codec
+from academicodec.outputs import claim_output
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
@@ -40,7 +41,7 @@ def evaluate(
     """Score ``model_path`` on ``inputs`` at each ``n_q_values`` / ``bandwidths`` (kbps)
     level; returns the summary written to summary.json."""
     out_dir = Path(out).expanduser().resolve()
-    ensure_writable_dir(out_dir, "OUT")
+    claim_output(out_dir, "eval", list(inputs))
     model = load_codec(model_path).to(device)
     chosen = [model.resolve_n_q(n) for n in n_q_values or []]
     chosen += [model.resolve_n_q(kbps=k) for k in bandwidths or []]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes
 from academicodec.manifests.entries import Entry, Fault, ScanResult
 from academicodec.manifests.probe import Probe, probe_audio
@@ -49,8 +50,13 @@ def build_manifests(
     jobs: int = 1,
     verify: bool = False,
     progress: ProgressFactory = silent_progress,
+    overwrite: bool = False,
 ) -> PrepareReport:
-    """Probe every entry's audio, write ``{corpus}_{kind}_{split}.jsonl.gz`` and the report."""
+    """Probe every entry's audio, write ``{corpus}_{kind}_{split}.jsonl.gz`` and the report.
+
+    Manifests already in ``out`` that this run does not write (another split or corpus
+    of an earlier run) are refused - ``shard OUT`` would read them as part of this corpus,
+    test data into training shards - unless ``overwrite``, which removes them."""
     report = PrepareReport(corpus=corpus, source=str(source), output=str(out))
     report.skipped.extend(scan.skipped)
     report.warnings.extend(scan.warnings)
@@ -84,11 +90,24 @@ def build_manifests(
             path = out / f"{corpus}_{kind}_{split}.jsonl.gz"
             files[path] = [d.lines[position] for d in items]
             report.manifests[split][kind] = path.name
+    _remove_stale(out, set(files), overwrite)
     # zlib releases the GIL, so the files compress in parallel threads.
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(files)))) as pool:
         list(pool.map(lambda item: _write_gz(*item), files.items()))
     report.write()
     return report
+
+
+def _remove_stale(out: Path, written: set[Path], overwrite: bool) -> None:
+    stale = sorted(p for kind in KINDS for p in out.glob(f"*_{kind}_*.jsonl*") if p not in written)
+    if stale and not overwrite:
+        names = ", ".join(p.name for p in stale[:4]) + (", ..." if len(stale) > 4 else "")
+        raise UserError(
+            f"OUT {out} holds manifests this run does not write ({names}); shard would read "
+            "them with the new ones: use another OUT, or --overwrite to remove them"
+        )
+    for path in stale:
+        path.unlink()
 
 
 def _write_gz(path: Path, lines: list[str]) -> None:

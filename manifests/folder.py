@@ -38,8 +38,12 @@ def scan_folder(src: Path, language: str | None = None) -> ScanResult:
             metadata[path.parent] = _read_metadata(path)
         else:
             result.ignored["non_audio"] += 1
-    if not audio and not texts and not metadata:
-        raise UserError(f"{src} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})")
+    if not audio:
+        others = result.ignored["non_audio"] + len(texts) + len(metadata)
+        raise UserError(
+            f"{src} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})"
+            + (f"; {others} other file(s) found" if others else "")
+        )
 
     stems: dict[Path, int] = defaultdict(int)
     for path in audio:
@@ -56,11 +60,14 @@ def scan_folder(src: Path, language: str | None = None) -> ScanResult:
             Entry(split="all", id=utt_id, audio=path, text=text, language=language)
         )
 
-    audio_dirs = {p.parent for p in audio}
+    # A transcript folder is one where some .txt pairs with audio; a .txt there that pairs
+    # with none is a transcript whose audio is missing. Anywhere else (README.txt beside the
+    # audio, notes in their own folder) a .txt is just not audio.
+    transcript_dirs = {p.parent for s, p in texts.items() if s in stems}
     for stem_path, text_path in sorted(texts.items()):
         if stem_path in stems:
             continue
-        if text_path.parent in audio_dirs:
+        if text_path.parent in transcript_dirs and not _is_notes(text_path):
             result.skipped.append(Fault(str(text_path), "transcript without audio", "all"))
         else:
             result.ignored["non_audio"] += 1
@@ -71,6 +78,10 @@ def scan_folder(src: Path, language: str | None = None) -> ScanResult:
                     Fault(f"{folder / METADATA}:{stem}", "transcript without audio", "all")
                 )
     return result
+
+
+def _is_notes(path: Path) -> bool:
+    return path.stem.upper().startswith(("README", "LICENSE", "NOTES", "CHANGELOG"))
 
 
 def _metadata_text(

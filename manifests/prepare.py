@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from academicodec.errors import UserError
-from academicodec.files import ensure_writable_dir
 from academicodec.manifests.aishell import scan_aishell
 from academicodec.manifests.build import build_manifests
 from academicodec.manifests.entries import ScanResult
@@ -17,6 +16,7 @@ from academicodec.manifests.hf import scan_hf
 from academicodec.manifests.libritts import scan_libritts
 from academicodec.manifests.report import PrepareReport
 from academicodec.manifests.vctk import scan_vctk
+from academicodec.outputs import claim_output
 from academicodec.progress import ProgressFactory, silent_progress
 
 # Each scanner takes the corpus directory plus its own keyword options; ``hf`` also takes
@@ -37,6 +37,7 @@ def prepare(
     jobs: int = 1,
     verify: bool = False,
     progress: ProgressFactory = silent_progress,
+    overwrite: bool = False,
     **options: Any,
 ) -> PrepareReport:
     """Scan ``src`` as ``corpus`` and write its manifests and ``prepare_report.json`` to ``out``.
@@ -54,9 +55,9 @@ def prepare(
     out_path = Path(out).expanduser().resolve()
     if not src_path.exists():
         raise UserError(f"source {src} does not exist")
-    ensure_writable_dir(out_path, "OUT")
+    claim_output(out_path, "prepare", [src_path])
     scan = _scan(corpus, src_path, out_path, options)
-    return build_manifests(corpus, src_path, out_path, scan, jobs, verify, progress)
+    return build_manifests(corpus, src_path, out_path, scan, jobs, verify, progress, overwrite)
 
 
 def _scan(corpus: str, src: Path, out: Path, options: dict[str, Any]) -> ScanResult:

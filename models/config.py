@@ -264,14 +264,20 @@ def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def load_codec_config(
-    name_or_path: str | Path, overrides: dict[str, Any] | None = None
+    name_or_path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    overrides_source: str = "--set",
 ) -> CodecConfig:
-    """Load a preset by name (``configs/NAME.yaml``) or path, with dotted-key overrides."""
+    """Load a preset by name (``configs/NAME.yaml``) or path, with dotted-key overrides
+    (errors they cause are attributed to ``overrides_source``, not to the file)."""
     source = str(resolve_preset_path(name_or_path))
     data = load_preset_data(name_or_path)
-    if overrides:
-        data = apply_overrides(data, overrides)
     data.setdefault("name", Path(source).stem)
+    if overrides:
+        # The preset alone first, so an error after the overrides is theirs to name.
+        codec_config_from_dict(data, source)
+        data = apply_overrides(data, overrides)
+        source = f"{overrides_source} {', '.join(overrides)}"
     return codec_config_from_dict(data, source)
 
 

@@ -6,8 +6,6 @@ Loading never unpickles code: exports are safetensors, original checkpoints are 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import yaml
 
 from academicodec.config import dotted_keys, to_dict
 from academicodec.errors import UserError
-from academicodec.files import atomic_write_bytes
+from academicodec.files import atomic_path, atomic_write_bytes
 from academicodec.models.codec import CodecModel, build_codec
 from academicodec.models.config import codec_config_from_dict
 
@@ -28,17 +26,12 @@ def save_codec(model: CodecModel, out_dir: str | Path) -> Path:
     """Write ``out_dir/model.safetensors`` (every weight and codebook) and ``config.yaml``."""
     from safetensors.torch import save_file
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from academicodec.outputs import claim_output
+
+    out = claim_output(out_dir, "export")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": "pt", "preset": model.config.name})
-        os.replace(tmp, out / WEIGHTS_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "preset": model.config.name})
     data = {**to_dict(model.config), SUMMARY_KEY: model_summary(model)}
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     atomic_write_bytes(out / CONFIG_NAME, text.encode("utf-8"))

@@ -24,7 +24,8 @@ import soundfile as sf
 from academicodec import __version__, distrib
 from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
-from academicodec.files import atomic_write_bytes, ensure_writable_dir
+from academicodec.files import atomic_write_bytes
+from academicodec.outputs import claim_output
 from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
 from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
@@ -68,7 +69,7 @@ def write_shards(
     jobs: int = 1,
     overwrite: bool = False,
     progress: ProgressFactory = silent_progress,
-    wait_timeout: float = 24 * 3600.0,
+    wait_timeout: float = 1800.0,
 ) -> ShardIndex | None:
     """Write this rank's shards of ``manifests`` into ``out``; rank 0 also writes the index.
 
@@ -79,7 +80,7 @@ def write_shards(
         raise UserError(f"--jobs must be at least 1, not {jobs}")
     out_dir = Path(out).expanduser().resolve()
     manifest_paths = find_manifests(list(manifests))
-    ensure_writable_dir(out_dir, "OUT")
+    claim_output(out_dir, "shard", list(manifests))
     items, skipped = plan_items(manifest_paths, settings.max_duration, settings.min_duration)
     if not items:
         raise UserError(f"no samples to write from {[str(p) for p in manifest_paths]}")

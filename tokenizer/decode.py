@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import soundfile as sf
 import torch
 
 from academicodec.errors import UserError
+from academicodec.files import sha256_file
 from academicodec.models import load_codec
-from academicodec.pipelines.keys import sample_key
+from academicodec.models.export import WEIGHTS_NAME
+from academicodec.outputs import claim_output
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.tokenizer.readers import CodesDataset, Item, iter_parquet, iter_shar
 
@@ -23,34 +26,64 @@ def decode_codes(
     ids: list[str] | None = None,
     device: str = "cpu",
     progress: ProgressFactory = silent_progress,
+    force: bool = False,
 ) -> list[Path]:
-    """Write ``OUT/<key>.wav`` at the model rate, the item's original duration, for every
-    item or only ``ids`` (file names are the tar-safe keys of the ids)."""
-    folder, out = Path(codes_dir), Path(out_dir)
+    """Write ``OUT/<id>.wav`` at the model rate, the item's original duration, for every
+    item or only ``ids`` (an id's ``/`` makes sub-folders, as the corpus had them).
+
+    The model must be the one ``index.json`` says made the codes (same weights, or at
+    least the same preset); other weights decode to noise, so that is refused unless
+    ``force``."""
+    folder = Path(codes_dir)
+    if not (folder / "index.json").is_file():
+        raise UserError(f"{folder} holds no tokenize output (index.json is missing)")
+    out = claim_output(out_dir, "decode", [folder])
     model = load_codec(model_path).to(device)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_model(folder, model_path, model.config.name, force)
     wanted = set(ids) if ids else None
-    written = []
+    written, found = [], set()
     bar = progress(len(wanted) if wanted else 0, "decoding")
     with torch.inference_mode():
-        for codes, _, meta in _items(folder):
-            if wanted is not None and meta.get("id") not in wanted:
+        for codes, _, meta in iter_codes(folder):
+            item_id = str(meta.get("id"))
+            if wanted is not None and item_id not in wanted:
                 continue
+            found.add(item_id)
             frames = torch.from_numpy(codes.astype(np.int64)).t()[None].to(device)
             audio = model.decode(frames)[0, 0].float().cpu().numpy()
             if meta.get("duration"):  # back to the item's own length (the codes cover F x hop)
                 audio = audio[: round(float(meta["duration"]) * model.sample_rate)]
-            path = out / f"{sample_key(str(meta.get('id')))}.wav"
+            path = out / f"{item_id}.wav"
+            if out not in path.resolve().parents:
+                raise UserError(f"item id {item_id!r} would write outside {out}")
+            path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(str(path), audio, model.sample_rate, subtype="PCM_16")
             written.append(path)
             bar.update(1)
     bar.close()
-    if wanted is not None and len(written) < len(wanted):
-        raise UserError(f"--ids: {len(wanted) - len(written)} id(s) not found in {folder}")
+    if wanted is not None and wanted - found:
+        missing = sorted(wanted - found)
+        listed = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise UserError(f"--ids: {len(missing)} id(s) not found in {folder}: {listed}")
     return written
 
 
-def _items(folder: Path) -> Iterator[Item]:
+def _check_model(folder: Path, model_path: str | Path, preset: str, force: bool) -> None:
+    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    made_with = index.get("checkpoint_sha256")
+    path = Path(model_path)
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    if force or made_with is None or not weights.is_file() or sha256_file(weights) == made_with:
+        return
+    raise UserError(
+        f"{folder} was made by {index.get('model')} (preset {index.get('preset')}, sha256 "
+        f"{made_with[:12]}), not by {model_path} (preset {preset}): its codes would decode "
+        "to noise; pass the same model, or --force"
+    )
+
+
+def iter_codes(folder: Path) -> Iterator[Item]:
+    """Every item of a tokenize output, from whichever format it holds."""
     if (folder / "webdataset").is_dir():
         yield from CodesDataset(folder, rank=0, world_size=1)
     elif (folder / "shar").is_dir():

@@ -24,10 +24,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from academicodec import __version__, distrib
 from academicodec.errors import UserError
-from academicodec.files import atomic_write_bytes, ensure_writable_dir, sha256_file
+from academicodec.files import atomic_write_bytes, sha256_file
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
 from academicodec.models.scheduling import GroupRunner
+from academicodec.outputs import claim_output
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
@@ -57,6 +58,10 @@ class TokenizeSettings:
             raise UserError(f"--format: choose from {', '.join(FORMATS)} (got {unknown})")
         if self.max_chunk_seconds <= 0 or self.items_per_shard < 1 or self.workers < 0:
             raise UserError("--max-chunk-seconds, --items-per-shard and --workers must be positive")
+        if self.batch_seconds < 0:
+            raise UserError(
+                f"--batch-seconds must be >= 0 (0: one item a batch), not {self.batch_seconds:g}"
+            )
 
 
 class _Audio(Dataset):
@@ -97,11 +102,15 @@ def tokenize(
     text_model: str | Path | None = None,
     device: str = "cpu",
     progress: ProgressFactory = silent_progress,
-    wait_timeout: float = 24 * 3600.0,
+    wait_timeout: float = 1800.0,
+    overwrite: bool = False,
 ) -> dict[str, Any] | None:
-    """Encode every item of ``inputs``; returns the index on rank 0 (``None`` elsewhere)."""
-    out_dir = Path(out).expanduser().resolve()
-    ensure_writable_dir(out_dir, "OUT")
+    """Encode every item of ``inputs``; returns the index on rank 0 (``None`` elsewhere).
+
+    An OUT holding codes of another run (other model, inputs or settings) is refused
+    unless ``overwrite``, which then removes every file the new index does not list (so
+    no reader can meet the old model's codes beside the new ones)."""
+    out_dir = claim_output(out, "tokenize", list(inputs))
     model = load_codec(model_path).to(device)
     settings = replace(settings, n_q=model.resolve_n_q(settings.n_q, settings.bandwidth))
     settings = replace(settings, bandwidth=None)  # the plan records the codebooks it gives
@@ -112,6 +121,7 @@ def tokenize(
     rank, world = distrib.rank(), distrib.world_size()
     shards = output_shards(items, world, settings.items_per_shard)
     plan = _fingerprint(shards, settings, model_path, text_model)
+    _check_existing(out_dir, plan, overwrite)
     mine = [s for s in shards if s.rank == rank and _record(out_dir, s, plan) is None]
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
     started, seconds = time.monotonic(), 0.0
@@ -140,6 +150,7 @@ def tokenize(
     records = _wait(out_dir, shards, plan, wait_timeout)
     index = _index(model, model_path, shards, records, settings, skipped, plan)
     atomic_write_bytes(out_dir / INDEX_NAME, (json.dumps(index, indent=2) + "\n").encode())
+    _remove_unlisted(out_dir, index)
     report = {"skipped": index["skipped"], "seconds_encoded_here": round(seconds, 2)}
     report["wall_seconds"] = round(time.monotonic() - started, 2)
     atomic_write_bytes(out_dir / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
@@ -251,6 +262,59 @@ def _meta(
     if texts is not None:
         meta["text_tokens"] = texts(meta["text"])
     return meta
+
+
+def _check_existing(out_dir: Path, plan: str, overwrite: bool) -> None:
+    """Refuse to mix runs: an index or completion record of another plan in OUT."""
+    if overwrite:
+        return
+    index_path = out_dir / INDEX_NAME
+    others = []
+    if index_path.is_file():
+        try:
+            previous = json.loads(index_path.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+        if previous.get("plan") != plan:
+            formats = ", ".join(previous.get("formats", {}))
+            others.append(f"codes of {previous.get('model')} ({formats})")
+    records = sorted((out_dir / PROGRESS_DIR).glob("shard-*.json"))
+    if not others and any(_plan_of(r) not in (None, plan) for r in records):
+        others.append("shards of an unfinished run with other settings")
+    if others:
+        raise UserError(
+            f"OUT {out_dir} holds {others[0]} made by another model, inputs or settings; "
+            "use another OUT, or --overwrite to replace them (files the new run does not "
+            "write are removed)"
+        )
+
+
+def _plan_of(record: Path) -> str | None:
+    try:
+        return json.loads(record.read_text(encoding="utf-8")).get("plan")
+    except (OSError, ValueError):
+        return None
+
+
+def _remove_unlisted(out_dir: Path, index: dict[str, Any]) -> None:
+    """Delete every codes file the index does not list (an earlier run's formats/shards)."""
+    listed = {
+        out_dir / name
+        for shards in index["formats"].values()
+        for shard in shards
+        for name in shard["files"]
+    }
+    for fmt in FORMATS:
+        folder = out_dir / fmt
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):
+            if path.is_file() and path not in listed:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _fingerprint(

@@ -16,6 +16,9 @@ from academicodec.pipelines.items import find_manifests, load_cuts
 MODEL_TYPES = ("bpe", "unigram", "char", "word")
 
 
+DEFAULT_VOCAB = 512
+
+
 def transcripts(manifests: list[str | Path]) -> list[str]:
     texts = []
     for path in find_manifests(list(manifests)):
@@ -25,9 +28,15 @@ def transcripts(manifests: list[str | Path]) -> list[str]:
 
 
 def train_text_model(
-    manifests: list[str | Path], out: str | Path, vocab_size: int = 512, model_type: str = "bpe"
+    manifests: list[str | Path],
+    out: str | Path,
+    vocab_size: int | None = None,
+    model_type: str = "bpe",
 ) -> Path:
-    """Train ``OUT.model`` (+ ``OUT.vocab``) on every transcript of ``manifests``."""
+    """Train ``OUT.model`` (+ ``OUT.vocab``) on every transcript of ``manifests``.
+
+    ``vocab_size`` is exact: transcripts too few for it are a one-line error saying how
+    large a vocabulary they allow. Without it: up to 512, fewer if the text allows fewer."""
     import sentencepiece as spm
 
     if model_type not in MODEL_TYPES:
@@ -46,15 +55,22 @@ def train_text_model(
         spm.SentencePieceTrainer.train(
             input=corpus,
             model_prefix=str(prefix),
-            vocab_size=vocab_size,
+            vocab_size=vocab_size or DEFAULT_VOCAB,
             model_type=model_type,
             character_coverage=1.0 if cjk / total > 0.3 else 0.9995,
-            hard_vocab_limit=False,
+            hard_vocab_limit=vocab_size is not None,
             minloglevel=2,
         )
     except RuntimeError as exc:
+        reason = " ".join(str(exc).split())
+        if "Vocabulary size" in reason and "too high" in reason:
+            limit = reason.rsplit("<=", 1)[-1].strip(" .")
+            raise UserError(
+                f"--vocab-size {vocab_size}: {len(texts)} transcripts allow at most {limit} "
+                f"pieces; pass --vocab-size {limit} or less (or more text)"
+            ) from exc
         raise UserError(
-            f"sentencepiece could not train on {len(texts)} transcripts: {exc}"
+            f"sentencepiece could not train on {len(texts)} transcripts: {reason}"
         ) from exc
     finally:
         Path(corpus).unlink(missing_ok=True)
@@ -70,7 +86,13 @@ class TextTokenizer:
         path = Path(model_file)
         if not path.is_file():
             raise UserError(f"--text-model {path} does not exist")
-        self.processor = spm.SentencePieceProcessor(model_file=str(path))
+        try:
+            self.processor = spm.SentencePieceProcessor(model_file=str(path))
+        except (RuntimeError, OSError) as exc:
+            raise UserError(
+                f"--text-model {path} is not a sentencepiece model (make one with "
+                "academicodec text train)"
+            ) from exc
 
     def __call__(self, text: str | None) -> list[int]:
         return [] if not text else list(self.processor.encode(text))

@@ -7,9 +7,7 @@ are stored as tensors and lists, never as numpy objects.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 
 from academicodec.errors import UserError
+from academicodec.files import atomic_path
 
 LOG = logging.getLogger(__name__)
 LAST = "last.pt"
@@ -99,14 +98,8 @@ def save_state(state: TrainState, folder: Path, keep: int) -> Path:
 
 
 def _atomic_save(data: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_state_file(path: Path) -> TrainState:

@@ -22,6 +22,7 @@ from academicodec.config import to_dict
 from academicodec.errors import UserError
 from academicodec.models import load_codec_config
 from academicodec.models.config import IMPORT_ONLY_FAMILIES, CodecConfig, codec_config_from_dict
+from academicodec.outputs import claim_output
 from academicodec.training.checkpoint import TrainState, load_latest
 from academicodec.training.logs import RunLogger
 from academicodec.training.trainer import Trainer, TrainingStopped
@@ -72,6 +73,8 @@ def train(
             "(academicodec import); it has no training recipe here - train an encodec, "
             "soundstream or hificodec preset"
         )
+    data = [options.data] + ([options.val] if options.val is not None else [])
+    claim_output(options.out, "train", data)
     _init_distributed(options.device)
     device = _device(options.device)
     checkpoints = options.out / "checkpoints"
@@ -136,13 +139,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, An
 
 
 def _device(requested: str) -> torch.device:
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is available")
-        if requested == "cuda":
-            return torch.device("cuda", distrib.local_rank())
+    requested = distrib.check_device(requested, allow_auto=True)
+    if requested == "cuda":
+        return torch.device("cuda", distrib.local_rank())
     return torch.device(requested)
 
 
