@@ -283,7 +283,7 @@ def tokenize(
     ] = 120.0,
     max_chunk_seconds: Annotated[
         float, typer.Option(min=0.001, help="Longer items: chunked.")
-    ] = 60.0,
+    ] = 20.0,
     items_per_shard: Annotated[int, typer.Option(min=1, help="Items per output shard.")] = 1000,
     n_q: Annotated[int | None, typer.Option("--n-q", min=1, help="Codebooks to keep.")] = None,
     bandwidth: Annotated[

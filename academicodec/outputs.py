@@ -51,14 +51,14 @@ def detect_stage(folder: Path) -> tuple[str, str] | None:
 
 def claim_output(out: str | Path, stage: str, inputs: Sequence[str | Path] = ()) -> Path:
     """The resolved OUT folder, created and proven writable, after refusing (one line):
-    a regular file; one of the inputs or a folder inside one (or holding one); a folder
+    a regular file; one of the inputs, or a folder holding one; a folder
     holding another stage's output; audio files where a stage writes no audio."""
     path = Path(out).expanduser().resolve()
     if path.exists() and not path.is_dir():
         raise UserError(f"OUT {path} is a file, not a folder")
     for source in inputs:
         src = Path(source).expanduser().resolve()
-        if path == src or src in path.parents or (src.is_dir() and path in src.parents):
+        if path == src or (src.is_dir() and path in src.parents):
             raise UserError(f"OUT {path} overlaps the input {src}: give {stage} its own folder")
     found = detect_stage(path)
     if found is not None and found[0] != stage:
@@ -80,6 +80,39 @@ def claim_output(out: str | Path, stage: str, inputs: Sequence[str | Path] = ())
 
 def _has_audio(folder: Path) -> bool:
     return any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir() if p.is_file())
+
+
+def refuse_other_plan(out_dir: Path, plan: str, overwrite: bool, what: str) -> None:
+    """The one check that OUT's outputs were made with these settings: ``index.json`` and
+    every completion record (``.progress/*.json``) carry the ``plan`` fingerprint of the
+    run that wrote them (inputs, settings, model); another plan there is refused in one
+    line unless ``overwrite``. A resumable run's own records pass, so re-running the same
+    command resumes."""
+    if overwrite:
+        return
+    made_by = None
+    index = out_dir / "index.json"
+    if index.is_file():
+        previous = _read_json(index)
+        if previous.get("plan") != plan:
+            settings = previous.get("settings") or {"model": previous.get("model")}
+            made_by = f"{what} made with other inputs or settings (there: {settings})"
+    records = sorted((out_dir / ".progress").glob("*.json"))
+    if made_by is None and any(_read_json(r).get("plan") not in (None, plan) for r in records):
+        made_by = f"{what} of an unfinished run with other inputs or settings"
+    if made_by is not None:
+        raise UserError(
+            f"OUT {out_dir} holds {made_by}; use another OUT, or --overwrite to replace "
+            "them (files the new run does not write are removed)"
+        )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @contextmanager

@@ -60,14 +60,13 @@ def scan_folder(src: Path, language: str | None = None) -> ScanResult:
             Entry(split="all", id=utt_id, audio=path, text=text, language=language)
         )
 
-    # A transcript folder is one where some .txt pairs with audio; a .txt there that pairs
-    # with none is a transcript whose audio is missing. Anywhere else (README.txt beside the
-    # audio, notes in their own folder) a .txt is just not audio.
-    transcript_dirs = {p.parent for s, p in texts.items() if s in stems}
+    # A .txt beside audio that pairs with no clip is a transcript whose audio is missing -
+    # unless it is the folder's notes (README.txt, LICENSE.txt), which are just not audio.
+    audio_dirs = {p.parent for p in audio}
     for stem_path, text_path in sorted(texts.items()):
         if stem_path in stems:
             continue
-        if text_path.parent in transcript_dirs and not _is_notes(text_path):
+        if text_path.parent in audio_dirs and not _is_notes(text_path):
             result.skipped.append(Fault(str(text_path), "transcript without audio", "all"))
         else:
             result.ignored["non_audio"] += 1

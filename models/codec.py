@@ -155,8 +155,10 @@ class CodecModel(nn.Module, ABC):
 
         def work(rows: Tensor) -> Tensor:
             part = wav[rows, :, : int(valid[rows].max())]
-            part_lengths = None if lengths is None or single else valid[rows]
-            return self._encode_batch(part, part_lengths, n_q)
+            # One row, cut to its own length, is an item alone: no masks needed (they
+            # would only cost copies - twice the memory on a long chunk).
+            alone = single or len(rows) == 1
+            return self._encode_batch(part, None if lengths is None or alone else valid[rows], n_q)
 
         parts = run_groups(groups, work, runner)
         if len(groups) == 1 and lengths is None:

@@ -25,8 +25,8 @@ from academicodec import __version__, distrib
 from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes
-from academicodec.outputs import claim_output
-from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
+from academicodec.outputs import claim_output, refuse_other_plan
+from academicodec.pipelines.index import ShardIndex, ShardRecord
 from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
 from academicodec.progress import ProgressFactory, silent_progress
@@ -86,7 +86,7 @@ def write_shards(
         raise UserError(f"no samples to write from {[str(p) for p in manifest_paths]}")
     groups = _group(items, settings)
     plan = _fingerprint(groups, settings)
-    _check_existing(out_dir, plan, overwrite)
+    refuse_other_plan(out_dir, plan, overwrite, "shards")
 
     rank, world = distrib.rank(), distrib.world_size()
     mine = [k for k in range(len(groups)) if k % world == rank]
@@ -134,18 +134,6 @@ def _fingerprint(groups: list[list[ShardItem]], settings: ShardSettings) -> str:
         digest.update(json.dumps([item.fingerprint() for item in group]).encode())
         digest.update(b"|")
     return digest.hexdigest()
-
-
-def _check_existing(out_dir: Path, plan: str, overwrite: bool) -> None:
-    index_path = out_dir / INDEX_NAME
-    if overwrite or not index_path.is_file():
-        return
-    previous = ShardIndex.load(index_path)
-    if previous.plan != plan:
-        raise UserError(
-            f"{out_dir} holds shards written from other manifests or settings "
-            f"(settings there: {previous.settings}); use another OUT or pass --overwrite"
-        )
 
 
 def _progress_path(out_dir: Path, k: int) -> Path:

@@ -28,7 +28,7 @@ from academicodec.files import atomic_write_bytes, sha256_file
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
 from academicodec.models.scheduling import GroupRunner
-from academicodec.outputs import claim_output
+from academicodec.outputs import claim_output, refuse_other_plan
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
@@ -46,7 +46,7 @@ INDEX_NAME = "index.json"
 class TokenizeSettings:
     formats: tuple[str, ...] = ("webdataset",)
     batch_seconds: float = 120.0
-    max_chunk_seconds: float = 60.0
+    max_chunk_seconds: float = 20.0
     items_per_shard: int = 1000
     n_q: int | None = None
     workers: int = 2
@@ -121,7 +121,7 @@ def tokenize(
     rank, world = distrib.rank(), distrib.world_size()
     shards = output_shards(items, world, settings.items_per_shard)
     plan = _fingerprint(shards, settings, model_path, text_model)
-    _check_existing(out_dir, plan, overwrite)
+    refuse_other_plan(out_dir, plan, overwrite, "codes")
     mine = [s for s in shards if s.rank == rank and _record(out_dir, s, plan) is None]
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
     started, seconds = time.monotonic(), 0.0
@@ -262,38 +262,6 @@ def _meta(
     if texts is not None:
         meta["text_tokens"] = texts(meta["text"])
     return meta
-
-
-def _check_existing(out_dir: Path, plan: str, overwrite: bool) -> None:
-    """Refuse to mix runs: an index or completion record of another plan in OUT."""
-    if overwrite:
-        return
-    index_path = out_dir / INDEX_NAME
-    others = []
-    if index_path.is_file():
-        try:
-            previous = json.loads(index_path.read_text(encoding="utf-8"))
-        except ValueError:
-            previous = {}
-        if previous.get("plan") != plan:
-            formats = ", ".join(previous.get("formats", {}))
-            others.append(f"codes of {previous.get('model')} ({formats})")
-    records = sorted((out_dir / PROGRESS_DIR).glob("shard-*.json"))
-    if not others and any(_plan_of(r) not in (None, plan) for r in records):
-        others.append("shards of an unfinished run with other settings")
-    if others:
-        raise UserError(
-            f"OUT {out_dir} holds {others[0]} made by another model, inputs or settings; "
-            "use another OUT, or --overwrite to replace them (files the new run does not "
-            "write are removed)"
-        )
-
-
-def _plan_of(record: Path) -> str | None:
-    try:
-        return json.loads(record.read_text(encoding="utf-8")).get("plan")
-    except (OSError, ValueError):
-        return None
 
 
 def _remove_unlisted(out_dir: Path, index: dict[str, Any]) -> None:

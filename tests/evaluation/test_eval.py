@@ -35,7 +35,9 @@ def test_eval_writes_every_output(tmp_path: Path) -> None:
     level = summary["levels"]["4"]
     assert set(level["by_corpus"]) == {"libritts", "folder"}
     assert level["by_corpus"]["libritts"]["stoi"]["count"] == 3
-    assert level["by_corpus"]["folder"]["si_sdr"]["count"] == 4  # 3 clips + the silent one
+    # 3 clips; the silent one's STOI and SI-SDR are undefined (issue 15), not 0 and -80 dB
+    assert level["by_corpus"]["folder"]["si_sdr"]["count"] == 3
+    assert level["by_corpus"]["folder"]["stoi"]["count"] == 3
     assert level["kbps"] == 2.0 and level["entropy_coded_kbps"] <= 2.0
 
     with open(out / "items.csv", encoding="utf-8") as f:
@@ -43,6 +45,7 @@ def test_eval_writes_every_output(tmp_path: Path) -> None:
     assert len(rows) == 2 * 7
     quiet = next(r for r in rows if r["id"].endswith("quiet") and r["n_q"] == "4")
     assert quiet["pesq_wb"] == "" and "PESQ" in quiet["notes"]  # undefined, recorded
+    assert quiet["stoi"] == "" and quiet["si_sdr"] == "" and "silent reference" in quiet["notes"]
     assert any("shorter than one frame" in s["reason"] for s in summary["skipped"])
     assert json.loads((out / "summary.json").read_text()) == summary
     report = (out / "report.md").read_text()

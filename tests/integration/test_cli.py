@@ -98,7 +98,8 @@ def test_demo(tmp_path: Path) -> None:
         "shar",
         "parquet",
     }
-    assert len(list((tmp_path / "demo" / "decoded").glob("*.wav"))) == 36
+    # named by item id; a folder corpus id's "/" is a sub-folder
+    assert len(list((tmp_path / "demo" / "decoded").rglob("*.wav"))) == 36
     assert (tmp_path / "demo" / "run" / "checkpoints" / "last.pt").is_file()
     assert (tmp_path / "demo" / "model" / "model.safetensors").is_file()
     assert "eval" in result.stdout and "PESQ-WB" in result.stdout

@@ -158,7 +158,9 @@ def test_forgotten_out_never_writes_into_another_stages_folder(capsys, world) ->
         world["model_a"],
         names="a codec export",
     )
-    refused(capsys, world, None, "shard", a, a / "sub", "-r", "16000", names="overlaps the input")
+    refused(
+        capsys, world, None, "shard", a, world["root"], "-r", "16000", names="overlaps the input"
+    )
 
 
 def test_tokenize_refuses_to_mix_models_then_overwrite_removes_stale_formats(
