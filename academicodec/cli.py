@@ -219,8 +219,10 @@ def train(
     resume: Annotated[bool, typer.Option(help="Require a checkpoint to continue from.")] = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     workers: Annotated[int, typer.Option(min=0, help="DataLoader workers per rank.")] = 2,
-    ckpt_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
-    val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
+    ckpt_every: Annotated[
+        int, typer.Option(min=0, help="Checkpoint every N steps (0: only at the end).")
+    ] = 500,
+    val_every: Annotated[int, typer.Option(min=0, help="Validate every N steps (0: never).")] = 500,
     keep: Annotated[int, typer.Option(min=1, help="Step checkpoints to keep.")] = 3,
     allow_nan: Annotated[bool, typer.Option(help="Keep going on NaN/inf losses.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile.")] = False,

@@ -19,9 +19,10 @@ FORBIDDEN = {
     "evaluation": {"training", "tokenizer"},
 }
 SUBPACKAGES = {"manifests", "pipelines", "models", "training", "tokenizer", "evaluation"}
-# The core's orchestration modules (the CLI and the demo) are the only ones that reach into
-# every stage; the rest of the core stays std/numpy/torch.
-CORE_ORCHESTRATORS = {"cli.py", "demo.py"}
+# The core's orchestration modules (the CLI, the demo and `info`, which describes every
+# stage's output) are the only ones that reach into every stage; the rest of the core stays
+# std/numpy/torch.
+CORE_ORCHESTRATORS = {"cli.py", "demo.py", "info.py"}
 
 
 def _imported_subpackages(path: Path) -> set[str]:

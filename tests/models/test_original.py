@@ -169,6 +169,7 @@ def test_cli_import_tokenize_decode_on_a_folder(tmp_path: Path) -> None:
     for step in steps:
         result = run_cli(*step)
         assert result.returncode == 0, f"{step[0]}: {result.stderr}"
-    assert len(list((tmp_path / "wav").glob("*.wav"))) == 4
+    # named by item id; a folder corpus id's "/" is a sub-folder
+    assert len(list((tmp_path / "wav").rglob("*.wav"))) == 4
     index = json.loads((tmp_path / "codes" / "index.json").read_text())
     assert index["preset"] == "academicodec_encodec_16k_320d" and index["totals"]["items"] == 4
