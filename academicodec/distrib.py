@@ -9,6 +9,7 @@ model code never has to ask ``is_initialized()`` itself.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -147,8 +148,6 @@ def _env_int(*names: str, default: int) -> int:
 def check_device(requested: str, allow_auto: bool = False) -> str:
     """``--device`` checked in one line: ``cpu``, ``cuda``, ``cuda:N`` (and ``auto`` where
     a command picks), and CUDA only where this torch has a device."""
-    import re
-
     choices = "cpu | cuda | cuda:N" + (" | auto" if allow_auto else "")
     if requested == "auto" and allow_auto:
         return "cuda" if torch.cuda.is_available() else "cpu"

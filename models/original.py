@@ -154,7 +154,7 @@ def _strip_ddp(key: str) -> str:
     return key[len("module.") :] if key.startswith("module.") else key
 
 
-def _rename(key: str) -> str:
+def weight_norm_name(key: str) -> str:
     """Old-style weight norm names -> ``torch.nn.utils.parametrizations`` names."""
     if key.endswith(".weight_g"):
         return key[: -len("weight_g")] + "parametrizations.weight.original0"
@@ -173,13 +173,14 @@ def _hifi_keys(state: dict[str, Any]) -> dict[str, Tensor]:
     mapped = {}
     for part, ours in HIFI_PARTS.items():
         for key, value in state[part].items():
-            mapped[_rename(f"{ours}.{key}")] = value
+            mapped[weight_norm_name(f"{ours}.{key}")] = value
     return mapped
 
 
 def _encodec_keys(state: dict[str, Any]) -> dict[str, Tensor]:
     return {
-        _rename(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()
+        weight_norm_name(k[len("module.") :] if k.startswith("module.") else k): v
+        for k, v in state.items()
     }
 
 

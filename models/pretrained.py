@@ -37,10 +37,13 @@ from academicodec.models.original import (
     import_academicodec,
     load_original_state,
     load_strict,
+    weight_norm_name,
 )
 
 SOURCE_FAMILIES = ("hificodec", "encodec", "dac")
 HF_CONFIG, HF_WEIGHTS = "config.json", "model.safetensors"
+# What an error in the settings a source implies is attributed to (not "--set").
+SETTINGS = "the source's settings (and --set)"
 META_ENCODEC_BANDWIDTHS_Q = (2, 4, 8, 16, 32)  # codebooks at 1.5/3/6/12/24 kbps (24 kHz)
 
 
@@ -99,7 +102,7 @@ def _import_meta_encodec(
             f"{path} is an EnCodec 48 kHz model (stereo, time-group-norm, 1 s chunks); only "
             "EnCodec 24 kHz is supported so far"
         )
-    weights = {_weight_norm_name(k): v for k, v in state.items()}
+    weights = {weight_norm_name(k): v for k, v in state.items()}
     config = _meta_encodec_config(path, weights, preset, overrides)
     return _finish(config, weights, path)
 
@@ -142,13 +145,13 @@ def _meta_encodec_config(
         "encodec.last_kernel_size": weights[_conv_key(stages[-1])].shape[-1],
         "source": f"meta-encodec {path.name}",
     }
-    config = load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides})
+    config = load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides}, SETTINGS)
     per_q = config.frame_rate * config.bits_per_code / 1000
     bandwidths = [n * per_q for n in META_ENCODEC_BANDWIDTHS_Q if n <= layers]
     if not bandwidths or bandwidths[-1] < layers * per_q - 1e-9:
         bandwidths.append(layers * per_q)
     values["encodec.bandwidths"] = [round(b, 6) for b in bandwidths]
-    return load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides})
+    return load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides}, SETTINGS)
 
 
 def _conv_key(index: int) -> str:
@@ -182,7 +185,7 @@ def _import_dac_file(
         preset=preset,
         overrides={"source": f"dac {path.name}", **overrides},
     )
-    weights = {_weight_norm_name(k): v for k, v in state["state_dict"].items()}
+    weights = {weight_norm_name(k): v for k, v in state["state_dict"].items()}
     return _finish(config, weights, path)
 
 
@@ -211,7 +214,7 @@ def _dac_config(
     }
     named = {16000: "dac_16khz", 24000: "dac_24khz", 44100: "dac_44khz"}
     return load_codec_config(
-        preset or named.get(int(sample_rate), "dac_44khz"), {**values, **overrides}
+        preset or named.get(int(sample_rate), "dac_44khz"), {**values, **overrides}, SETTINGS
     )
 
 
@@ -312,7 +315,7 @@ def _hf_encodec_config(
         "encodec.pad_mode": hf.get("pad_mode", "reflect"),
         "encodec.bandwidths": hf.get("target_bandwidths", [1.5, 3.0, 6.0, 12.0, 24.0]),
     }
-    return load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides})
+    return load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides}, SETTINGS)
 
 
 def _hf_encodec_keys(weights: dict[str, Tensor], ours: set[str]) -> dict[str, Tensor]:
@@ -321,7 +324,7 @@ def _hf_encodec_keys(weights: dict[str, Tensor], ours: set[str]) -> dict[str, Te
     ``quantizer.vq.layers.K._codebook``."""
     mapped = {}
     for key, value in weights.items():
-        name = _weight_norm_name(key)
+        name = weight_norm_name(key)
         name = re.sub(
             r"^quantizer\.layers\.(\d+)\.codebook\.", r"quantizer.vq.layers.\1._codebook.", name
         )
@@ -339,7 +342,7 @@ def _hf_dac_keys(
     blocks = {"encoder": encoder_blocks, "decoder": decoder_blocks}
     mapped = {}
     for key, value in weights.items():
-        name = _weight_norm_name(key)
+        name = weight_norm_name(key)
         ends = re.match(r"^(encoder|decoder)\.(conv1|snake1|conv2)\.(.+)$", name)
         block = re.match(r"^(encoder|decoder)\.block\.(\d+)\.(.+)$", name)
         if ends:
@@ -377,15 +380,6 @@ def _hf_dac_block_part(side: str, rest: str) -> str:
 
 
 # --- shared -------------------------------------------------------------------------------
-
-
-def _weight_norm_name(key: str) -> str:
-    """``weight_g``/``weight_v`` -> torch's parametrisation names; others unchanged."""
-    if key.endswith(".weight_g"):
-        return key[: -len("weight_g")] + "parametrizations.weight.original0"
-    if key.endswith(".weight_v"):
-        return key[: -len("weight_v")] + "parametrizations.weight.original1"
-    return key
 
 
 def _fold_plain_weights(mapped: dict[str, Tensor], ours: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -11,12 +11,11 @@ import soundfile as sf
 import torch
 
 from academicodec.errors import UserError
-from academicodec.files import sha256_file
 from academicodec.models import load_codec
-from academicodec.models.export import WEIGHTS_NAME
 from academicodec.outputs import claim_output
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.tokenizer.readers import CodesDataset, Item, iter_parquet, iter_shar
+from academicodec.tokenizer.run import checkpoint_sha256
 
 
 def decode_codes(
@@ -71,9 +70,7 @@ def decode_codes(
 def _check_model(folder: Path, model_path: str | Path, preset: str, force: bool) -> None:
     index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
     made_with = index.get("checkpoint_sha256")
-    path = Path(model_path)
-    weights = path / WEIGHTS_NAME if path.is_dir() else path
-    if force or made_with is None or not weights.is_file() or sha256_file(weights) == made_with:
+    if force or made_with is None or checkpoint_sha256(model_path) == made_with:
         return
     raise UserError(
         f"{folder} was made by {index.get('model')} (preset {index.get('preset')}, sha256 "

@@ -291,14 +291,15 @@ def _fingerprint(
     import hashlib
 
     digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
-    digest.update(_checkpoint_sha(model).encode())
+    digest.update(checkpoint_sha256(model).encode())
     digest.update(str(text_model).encode())
     for shard in shards:
         digest.update(json.dumps([shard.rank, [i.fingerprint() for i in shard.items]]).encode())
     return digest.hexdigest()
 
 
-def _checkpoint_sha(model: str | Path) -> str:
+def checkpoint_sha256(model: str | Path) -> str:
+    """sha256 of a model's weights file (an export's or HF folder's model.safetensors)."""
     path = Path(model)
     return sha256_file(path / WEIGHTS_NAME if path.is_dir() else path)
 
@@ -351,7 +352,7 @@ def _index(
         "tool_version": __version__,
         "model": str(model_path),
         "preset": model.config.name,
-        "checkpoint_sha256": _checkpoint_sha(model_path),
+        "checkpoint_sha256": checkpoint_sha256(model_path),
         "num_codebooks": settings.n_q or model.num_codebooks,
         "codebook_size": model.codebook_size,
         "frame_rate": model.frame_rate,
