@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from academicodec.config import dotted_keys
+from academicodec.errors import UserError
 from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.dac import DacDecoder, DacEncoder, FactorisedResidualVQ
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
@@ -88,16 +89,14 @@ class CodecModel(nn.Module, ABC):
     def resolve_n_q(self, n_q: int | None = None, kbps: float | None = None) -> int | None:
         """The codebooks to use from ``--n-q`` or ``--bandwidth`` (kbps); ``None`` = all.
         One-line errors list what this model accepts."""
-        from academicodec.errors import UserError
-
         allowed = self.supported_n_q()
-        rates = ", ".join(f"{self.bitrate_kbps(n):g}" for n in allowed)
         if n_q is not None and kbps is not None:
             raise UserError("give --n-q or --bandwidth, not both")
         if kbps is not None:
             per_codebook = self.bitrate_kbps(1)
             n_q = round(kbps / per_codebook)
             if n_q not in allowed or abs(n_q * per_codebook - kbps) > 0.01 * kbps:
+                rates = ", ".join(f"{self.bitrate_kbps(n):g}" for n in allowed)
                 raise UserError(f"--bandwidth {kbps:g}: not a bitrate of this model ({rates} kbps)")
         if n_q is not None and n_q not in allowed:
             listed = (

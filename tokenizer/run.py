@@ -112,15 +112,17 @@ def tokenize(
     no reader can meet the old model's codes beside the new ones)."""
     out_dir = claim_output(out, "tokenize", list(inputs))
     model = load_codec(model_path).to(device)
-    settings = replace(settings, n_q=model.resolve_n_q(settings.n_q, settings.bandwidth))
-    settings = replace(settings, bandwidth=None)  # the plan records the codebooks it gives
+    # The plan records the codebooks a bandwidth gives, not the bandwidth.
+    n_q = model.resolve_n_q(settings.n_q, settings.bandwidth)
+    settings = replace(settings, n_q=n_q, bandwidth=None)
+    model_sha = checkpoint_sha256(model_path)  # hashed once: the plan and the index use it
     texts = TextTokenizer(text_model) if text_model else None
     items, skipped = collect_items(list(inputs), out_dir / ".inputs")
     if not items:
         raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
     rank, world = distrib.rank(), distrib.world_size()
     shards = output_shards(items, world, settings.items_per_shard)
-    plan = _fingerprint(shards, settings, model_path, text_model)
+    plan = _fingerprint(shards, settings, model_sha, text_model)
     refuse_other_plan(out_dir, plan, overwrite, "codes")
     mine = [s for s in shards if s.rank == rank and _record(out_dir, s, plan) is None]
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
@@ -148,7 +150,7 @@ def tokenize(
     if rank != 0:
         return None
     records = _wait(out_dir, shards, plan, wait_timeout)
-    index = _index(model, model_path, shards, records, settings, skipped, plan)
+    index = _index(model, model_path, model_sha, shards, records, settings, skipped, plan)
     atomic_write_bytes(out_dir / INDEX_NAME, (json.dumps(index, indent=2) + "\n").encode())
     _remove_unlisted(out_dir, index)
     report = {"skipped": index["skipped"], "seconds_encoded_here": round(seconds, 2)}
@@ -286,12 +288,12 @@ def _remove_unlisted(out_dir: Path, index: dict[str, Any]) -> None:
 
 
 def _fingerprint(
-    shards: list[OutputShard], settings: TokenizeSettings, model: str | Path, text_model: Any
+    shards: list[OutputShard], settings: TokenizeSettings, model_sha: str, text_model: Any
 ) -> str:
     import hashlib
 
     digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
-    digest.update(checkpoint_sha256(model).encode())
+    digest.update(model_sha.encode())
     digest.update(str(text_model).encode())
     for shard in shards:
         digest.update(json.dumps([shard.rank, [i.fingerprint() for i in shard.items]]).encode())
@@ -337,6 +339,7 @@ def _wait(
 def _index(
     model: CodecModel,
     model_path: str | Path,
+    model_sha: str,
     shards: list[OutputShard],
     records: list[dict[str, Any]],
     settings: TokenizeSettings,
@@ -352,7 +355,7 @@ def _index(
         "tool_version": __version__,
         "model": str(model_path),
         "preset": model.config.name,
-        "checkpoint_sha256": checkpoint_sha256(model_path),
+        "checkpoint_sha256": model_sha,
         "num_codebooks": settings.n_q or model.num_codebooks,
         "codebook_size": model.codebook_size,
         "frame_rate": model.frame_rate,
