@@ -290,3 +290,24 @@ def test_quantizer_options_train_export_and_encode(
         single = model.encode(wav[1:, :, :2500])
     assert torch.equal(codes[1, :, : single.shape[-1]], single[0])  # batch-exact
     assert model.decode(codes).shape == (2, 1, 4160)
+
+
+def test_causal_encodec_option_trains_exports_and_encodes(shards: Path, tmp_path: Path) -> None:
+    """``encodec.causal`` (Meta's EnCodec 24 kHz layout) through train(), export, inference."""
+    options = _options(tmp_path / "run", shards, max_steps=3, ckpt_every=3, val_every=3)
+    state = train(
+        "tiny_encodec_16k", options, {"encodec.causal": True, "encodec.pad_mode": "reflect"}
+    )
+    assert state.step == 3
+    export_run(tmp_path / "run", tmp_path / "export")
+    model = load_codec(tmp_path / "export")
+    assert model.config.encodec is not None and model.config.encodec.causal
+    wav = torch.randn(2, 1, 4000) * 0.1
+    with torch.no_grad():
+        codes = model.encode(wav, torch.tensor([4000, 2500]))
+        single = model.encode(wav[1:, :, :2500])
+        longer = model.encode(wav[1:, :, :4000])
+    assert torch.equal(codes[1, :, : single.shape[-1]], single[0])  # batch-exact
+    # causal: frames before the cut do not depend on what comes after it
+    whole = single.shape[-1] - 1  # the last frame of the cut clip is partly padding
+    assert torch.equal(longer[0, :, :whole], single[0, :, :whole])
