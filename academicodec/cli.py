@@ -297,6 +297,20 @@ def tokenize(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
     workers: Annotated[int, typer.Option(min=0, help="DataLoader workers reading audio.")] = 2,
+    precision: Annotated[
+        Literal["fp32", "tf32", "bf16"],
+        typer.Option(help="Encoder numerics (fp32: TF32 off); recorded in index.json."),
+    ] = "fp32",
+    batching: Annotated[
+        Literal["auto", "groups", "one-call"],
+        typer.Option(help="auto: one padded call on GPU, cache-sized groups on CPU."),
+    ] = "auto",
+    bucket_seconds: Annotated[
+        float, typer.Option(min=0, help="One-call batches padded to whole N seconds.")
+    ] = 1.0,
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the encoder (per shape: slow on CPU).")
+    ] = False,
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Replace codes of another model/settings in OUT."),
@@ -317,6 +331,10 @@ def tokenize(
         n_q=n_q,
         workers=workers,
         bandwidth=bandwidth,
+        precision=precision,
+        compile=compile_model,
+        batching=batching,
+        bucket_seconds=bucket_seconds,
     )
     from academicodec.distrib import check_device
 
@@ -332,7 +350,8 @@ def tokenize(
     console.print(
         f"{totals['items']} items ({totals['seconds'] / 3600:.3f} h) -> "
         f"{index['num_codebooks']} x {index['codebook_size']} codes at "
-        f"{index['frame_rate']:g} frames/s, {', '.join(index['formats'])} in {paths[-1]}"
+        f"{index['frame_rate']:g} frames/s ({index['precision']}), "
+        f"{', '.join(index['formats'])} in {paths[-1]}"
     )
     if index["skipped"]:
         console.print(f"[yellow]skipped {len(index['skipped'])} item(s)[/] (tokenize_report.json)")
@@ -400,6 +419,10 @@ def evaluate_command(
     ] = None,
     max_items: Annotated[int | None, typer.Option(min=1, help="Evaluate at most N items.")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    precision: Annotated[
+        Literal["fp32", "tf32", "bf16"],
+        typer.Option(help="Make codes at this precision (+ agreement with fp32's)."),
+    ] = "fp32",
 ) -> None:
     """Encode -> decode every item: PESQ, STOI, SI-SDR, mel distance, bitrate, code use."""
     from academicodec.evaluation import evaluate
@@ -411,7 +434,7 @@ def evaluate_command(
     with removed_if_failed(paths[-1]):
         summary = evaluate(
             model, list(paths[:-1]), paths[-1], n_q, max_items, check_device(device),
-            tqdm_progress, bandwidth,
+            tqdm_progress, bandwidth, precision,
         )  # fmt: skip
     for level, results in summary["levels"].items():
         overall = results["overall"]
@@ -420,6 +443,11 @@ def evaluate_command(
             f"{overall['pesq_wb'].get('mean', float('nan')):.3f}, STOI "
             f"{overall['stoi'].get('mean', float('nan')):.3f}, SI-SDR "
             f"{overall['si_sdr'].get('mean', float('nan')):.2f} dB"
+            + (
+                ""
+                if precision == "fp32"
+                else f", codes = fp32's: {results['codes_equal_to_fp32']:.2%}"
+            )
         )
     console.print(f"report: {paths[-1]}/report.md")
 

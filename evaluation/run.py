@@ -18,6 +18,7 @@ from academicodec.evaluation import metrics
 from academicodec.evaluation.plots import write_plots
 from academicodec.files import atomic_write_bytes
 from academicodec.models import CodecModel, load_codec
+from academicodec.models.precision import PRECISIONS, numerics
 from academicodec.outputs import claim_output
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
@@ -37,9 +38,16 @@ def evaluate(
     device: str = "cpu",
     progress: ProgressFactory = silent_progress,
     bandwidths: list[float] | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Score ``model_path`` on ``inputs`` at each ``n_q_values`` / ``bandwidths`` (kbps)
-    level; returns the summary written to summary.json."""
+    level; returns the summary written to summary.json.
+
+    Codes are made at ``precision`` (as ``tokenize --precision`` makes them) and decoded in
+    fp32, so the scores compare codes; at another precision than fp32 each level also
+    reports the fraction of codes equal to fp32's."""
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision: choose from {', '.join(PRECISIONS)}, not {precision!r}")
     out_dir = Path(out).expanduser().resolve()
     claim_output(out_dir, "eval", list(inputs))
     model = load_codec(model_path).to(device)
@@ -61,13 +69,13 @@ def evaluate(
             if audio is None:
                 continue
             for n_q in levels:
-                row, codes, reconstruction = _score(model, item, audio, n_q)
+                row, codes, reconstruction = _score(model, item, audio, n_q, precision)
                 rows.append(row)
                 codes_by_level.setdefault(row["n_q"], []).append(codes)
                 if len(examples) < EXAMPLES and n_q == levels[-1]:
                     examples.append((row["id"], audio, reconstruction))
     bar.close()
-    summary = _summary(model, rows, codes_by_level, skipped)
+    summary = _summary(model, rows, codes_by_level, skipped, precision)
     _write_csv(out_dir / "items.csv", rows)
     atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     plots = write_plots(out_dir / "plots", model, examples, codes_by_level, summary)
@@ -89,11 +97,15 @@ def _audio(item: ShardItem, model: CodecModel, skipped: list[dict[str, Any]]) ->
 
 
 def _score(
-    model: CodecModel, item: ShardItem, audio: np.ndarray, n_q: int | None
+    model: CodecModel, item: ShardItem, audio: np.ndarray, n_q: int | None, precision: str
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    wav = torch.from_numpy(audio)[None, None]
-    codes = model.encode(wav, n_q=n_q)
-    reconstruction = model.decode(codes)[0, 0, : len(audio)].float().numpy()
+    device = next(model.parameters()).device
+    wav = torch.from_numpy(audio)[None, None].to(device)
+    with numerics(precision, device):
+        codes = model.encode(wav, n_q=n_q)
+    with numerics("fp32", device):
+        reconstruction = model.decode(codes)[0, 0, : len(audio)].float().cpu().numpy()
+        reference = codes if precision == "fp32" else model.encode(wav, n_q=n_q)
     books = codes.shape[1]
     row: dict[str, Any] = {
         "id": item.meta.get("id", item.key),
@@ -102,6 +114,8 @@ def _score(
         "duration": round(len(audio) / model.sample_rate, 3),
         "n_q": books,
         "kbps": round(model.bitrate_kbps(books), 3),
+        "equal_to_fp32": int((codes == reference).sum()),
+        "codes": codes.numel(),
     }
     notes = []
     rate = model.sample_rate
@@ -120,7 +134,7 @@ def _score(
             row[name] = None
             notes.append(str(exc))
     row["notes"] = "; ".join(notes)
-    return row, codes[0].t().numpy(), reconstruction
+    return row, codes[0].t().cpu().numpy(), reconstruction
 
 
 def _stats(values: list[float]) -> dict[str, float | int]:
@@ -145,14 +159,19 @@ def _summary(
     rows: list[dict[str, Any]],
     codes_by_level: dict[int, list[np.ndarray]],
     skipped: list[dict[str, Any]],
+    precision: str,
 ) -> dict[str, Any]:
     levels = {}
     for n_q, codes in sorted(codes_by_level.items()):
         mine = [r for r in rows if r["n_q"] == n_q]
         stats = metrics.code_statistics(np.concatenate(codes), model.codebook_size)
         bits = sum(stats["entropy_bits"])
+        equal = sum(r.pop("equal_to_fp32") for r in mine) / max(
+            sum(r.pop("codes") for r in mine), 1
+        )
         levels[str(n_q)] = {
             "kbps": model.bitrate_kbps(n_q),
+            "codes_equal_to_fp32": round(equal, 6),
             "entropy_bits_per_frame": round(bits, 3),
             "entropy_coded_kbps": round(bits * model.frame_rate / 1000, 3),
             "codebooks": stats,
@@ -168,6 +187,7 @@ def _summary(
         }
     return {
         "preset": model.config.name,
+        "precision": precision,
         "sample_rate": model.sample_rate,
         "frame_rate": model.frame_rate,
         "codebook_size": model.codebook_size,
@@ -180,7 +200,7 @@ def _summary(
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields = ["id", "corpus", "speaker", "duration", "n_q", "kbps", *METRICS, "notes"]
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -190,7 +210,19 @@ def _report(summary: dict[str, Any], plots: list[Path], out_dir: Path) -> str:
         f"# Evaluation: {summary['preset']}",
         "",
         f"{summary['items']} items at {summary['sample_rate']} Hz, "
-        f"{len(summary['skipped'])} skipped (see summary.json).",
+        f"{len(summary['skipped'])} skipped (see summary.json). Codes made at "
+        f"{summary['precision']}"
+        + (
+            ""
+            if summary["precision"] == "fp32"
+            else " (equal to fp32's: "
+            + ", ".join(
+                f"{level['codes_equal_to_fp32']:.2%} at n_q {n}"
+                for n, level in summary["levels"].items()
+            )
+            + ")"
+        )
+        + ", decoded in fp32.",
         "",
         "| n_q | kbps | entropy-coded kbps | " + " | ".join(METRICS) + " |",
         "|---" * (3 + len(METRICS)) + "|",

@@ -24,6 +24,7 @@ from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.dac import DacDecoder, DacEncoder, FactorisedResidualVQ
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
+from academicodec.models.precision import exact_float32
 from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
 from academicodec.models.scheduling import GroupRunner, assemble, micro_batches, run_groups
 from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
@@ -137,12 +138,14 @@ class CodecModel(nn.Module, ABC):
         lengths: Tensor | None = None,
         n_q: int | None = None,
         runner: GroupRunner | None = None,
+        one_call: bool | None = None,
     ) -> Tensor:
         """Codes [B, K, ceil(T / hop)] (int64); ``n_q`` keeps the first codebooks.
 
-        With ``lengths``, frames past each item's ``ceil(length / hop)`` hold code 0. The
-        batch runs in groups (``scheduling``), concurrently on the caller's ``runner``;
-        every grouping gives the same codes.
+        With ``lengths``, frames past each item's ``ceil(length / hop)`` hold code 0. On CPU
+        the batch runs in groups (``scheduling``), concurrently on the caller's ``runner``;
+        ``one_call`` (the default on accelerators) runs it as one call at its padded length.
+        Every grouping and padding gives the same codes.
         """
         if wav.dim() == 2:
             wav = wav[:, None]
@@ -150,6 +153,8 @@ class CodecModel(nn.Module, ABC):
         valid = full if lengths is None else lengths.to(wav.device)
         # In compat mode each item runs alone at its own length, as the original does.
         single = self.config.compat and lengths is not None
+        if (wav.device.type != "cpu" if one_call is None else one_call) and not single:
+            return self._encode_batch(wav, lengths if lengths is None else valid, n_q)
         groups = micro_batches(valid, wav.device, single)
 
         def work(rows: Tensor) -> Tensor:
@@ -166,8 +171,13 @@ class CodecModel(nn.Module, ABC):
 
     def _encode_batch(self, wav: Tensor, lengths: Tensor | None, n_q: int | None) -> Tensor:
         latent, mask, _ = self.latent(wav, lengths)
-        codes = self.quantizer.encode(latent, mask, n_q)
+        with exact_float32(latent.device.type):  # bf16 distances would flip near-ties
+            codes = self.quantizer.encode(latent.float(), mask, n_q)
         return codes if mask is None else codes * mask.long()
+
+    def compile_encoder(self) -> None:
+        """``torch.compile`` the per-call encoder (latent and codes); grouping stays eager."""
+        self._encode_batch = torch.compile(self._encode_batch)  # type: ignore[method-assign]
 
     def decode(
         self, codes: Tensor, lengths: Tensor | None = None, runner: GroupRunner | None = None

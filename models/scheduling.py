@@ -5,7 +5,9 @@ original HiFi-Codec encodes 27% slower per clip at batch 8 than at batch 1 (meas
 every layer is length-aware, any grouping gives the same codes, so on CPU we run groups of at
 most ``CPU_GROUP_SAMPLES`` padded samples, and run them concurrently, one intra-op thread
 each: across clips, parallelism is nearly free, while inside one conv it is not (+10%
-throughput measured on 2 cores). On accelerators the whole batch runs at once.
+throughput measured on 2 cores). On accelerators the whole batch runs as one padded call
+(``encode(..., one_call=True)``, the default there), at the padded length the caller chose:
+the tokenizer rounds it up to whole buckets so kernels and ``torch.compile`` see few shapes.
 
 Running groups concurrently needs one intra-op thread per group, a process-wide torch
 setting, so the model never changes it: the caller opens a ``GroupRunner`` for as long as
@@ -21,6 +23,8 @@ from typing import TypeVar
 
 import torch
 from torch import Tensor
+
+from academicodec.models.precision import autocast_state
 
 R = TypeVar("R")
 
@@ -74,9 +78,14 @@ def run_groups(
     if pool is None or len(groups) < 2 or groups[0].device.type != "cpu":
         return [work(group) for group in groups]
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    autocast, dtype = autocast_state("cpu")
 
-    def in_caller_mode(group: Tensor) -> R:  # grad modes are thread-local
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+    def in_caller_mode(group: Tensor) -> R:  # grad modes and autocast are thread-local
+        with (
+            torch.inference_mode(inference),
+            torch.set_grad_enabled(grad),
+            torch.autocast("cpu", dtype, enabled=autocast),
+        ):
             return work(group)
 
     return list(pool.map(in_caller_mode, groups))

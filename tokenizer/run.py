@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -20,19 +21,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from academicodec import __version__, distrib
 from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes, sha256_file
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
+from academicodec.models.precision import PRECISIONS, numerics
 from academicodec.models.scheduling import GroupRunner
 from academicodec.outputs import claim_output, refuse_other_plan
 from academicodec.pipelines.items import ShardItem
-from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.tokenizer.feed import audio_batches, on_device
 from academicodec.tokenizer.plan import OutputShard, batches, output_shards
 from academicodec.tokenizer.text import TextTokenizer
 from academicodec.tokenizer.writers import FORMATS, ShardOutput
@@ -40,6 +41,10 @@ from academicodec.tokenizer.writers import FORMATS, ShardOutput
 PROGRESS_DIR = ".progress"
 REPORT_NAME = "tokenize_report.json"
 INDEX_NAME = "index.json"
+BATCHING = ("auto", "groups", "one-call")
+# Settings that only change how fast codes are made, never the codes or the files (the
+# batching tests prove it): a resume may change them; the plan fingerprint leaves them out.
+SPEED_ONLY = ("batch_seconds", "workers", "batching", "bucket_seconds")
 
 
 @dataclass(frozen=True)
@@ -51,47 +56,31 @@ class TokenizeSettings:
     n_q: int | None = None
     workers: int = 2
     bandwidth: float | None = None  # kbps; resolved to n_q against the model
+    precision: str = "fp32"  # fp32 | tf32 | bf16 (models.precision)
+    compile: bool = False  # torch.compile the encoder
+    # How batches run: "auto" (one padded call on accelerators, cache-sized groups on CPU),
+    # "groups" or "one-call"; one-call batches are padded to whole ``bucket_seconds``.
+    batching: str = "auto"
+    bucket_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
             raise UserError(f"--format: choose from {', '.join(FORMATS)} (got {unknown})")
+        if self.precision not in PRECISIONS:
+            raise UserError(
+                f"--precision: choose from {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
+        if self.batching not in BATCHING:
+            raise UserError(f"--batching: choose from {', '.join(BATCHING)}, not {self.batching!r}")
+        if self.bucket_seconds < 0:
+            raise UserError(f"--bucket-seconds must be >= 0, not {self.bucket_seconds:g}")
         if self.max_chunk_seconds <= 0 or self.items_per_shard < 1 or self.workers < 0:
             raise UserError("--max-chunk-seconds, --items-per-shard and --workers must be positive")
         if self.batch_seconds < 0:
             raise UserError(
                 f"--batch-seconds must be >= 0 (0: one item a batch), not {self.batch_seconds:g}"
             )
-
-
-class _Audio(Dataset):
-    """Reads, downmixes and resamples items in DataLoader workers."""
-
-    def __init__(self, items: list[ShardItem], sample_rate: int) -> None:
-        self.items, self.sample_rate = items, sample_rate
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
-        try:
-            audio = read_item(self.items[index], self.sample_rate)
-            if len(audio) == 0:
-                return index, None, "empty audio"
-            return index, audio, None
-        except Exception as exc:  # reported, never fatal
-            return index, None, f"unreadable audio: {exc}"
-
-
-def _collate(batch: list[tuple[int, np.ndarray | None, str | None]]) -> dict[str, Any]:
-    good = [(i, a) for i, a, _ in batch if a is not None]
-    errors = [(i, e) for i, a, e in batch if a is None]
-    longest = max((len(a) for _, a in good), default=0)
-    wav = torch.zeros(len(good), 1, longest)
-    for row, (_, audio) in enumerate(good):
-        wav[row, 0, : len(audio)] = torch.from_numpy(audio)
-    lengths = torch.tensor([len(a) for _, a in good], dtype=torch.long)
-    return {"indices": [i for i, _ in good], "wav": wav, "lengths": lengths, "errors": errors}
 
 
 def tokenize(
@@ -126,6 +115,9 @@ def tokenize(
     refuse_other_plan(out_dir, plan, overwrite, "codes")
     mine = [s for s in shards if s.rank == rank and _record(out_dir, s, plan) is None]
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
+    if settings.compile:
+        model.compile_encoder()
+    batches = _device_batches(model, mine, settings, device)
     started, seconds = time.monotonic(), 0.0
     # Files are written by a background thread while the next shard encodes; at most one
     # shard waits to be written, so memory stays bounded.
@@ -133,9 +125,10 @@ def tokenize(
     with ThreadPoolExecutor(max_workers=1) as writer, GroupRunner() as runner:
         pending: Future[None] | None = None
         for shard in mine:
-            encoded, shard_seconds = _encode_shard(
-                model, shard, out_dir, settings, texts, device, bar, runner
-            )
+            with numerics(settings.precision, device):
+                encoded, shard_seconds = _encode_shard(
+                    model, shard, batches, out_dir, settings, texts, device, bar, runner
+                )
             if pending is not None:
                 pending.result()  # re-raises a write error here
             pending = writer.submit(_write_shard, out_dir, shard, encoded, settings, plan)
@@ -159,6 +152,42 @@ def tokenize(
     return index
 
 
+def _one_call(settings: TokenizeSettings, device: str) -> bool:
+    if settings.batching == "auto":
+        return not device.startswith("cpu")
+    return settings.batching == "one-call"
+
+
+def _device_batches(
+    model: CodecModel, shards: list[OutputShard], settings: TokenizeSettings, device: str
+) -> Iterator[dict[str, Any]]:
+    """Every batch of ``shards``, in order, read by one DataLoader and on ``device``; each
+    carries its shard's number. Long items (chunked) are never bucketed."""
+    items: list[ShardItem] = []
+    groups: list[list[int]] = []
+    owners: list[tuple[int, int]] = []  # per batch: its shard, that shard's first item
+    for shard in shards:
+        seconds = [item.seconds for item in shard.items]
+        for group in batches(seconds, settings.batch_seconds, settings.max_chunk_seconds):
+            groups.append([len(items) + i for i in group])
+            owners.append((shard.number, len(items)))
+        items += shard.items
+    bucket = 0
+    if _one_call(settings, device):
+        bucket = round(settings.bucket_seconds * model.sample_rate / model.hop_length)
+        bucket *= model.hop_length
+    loader = audio_batches(
+        items, groups, model.sample_rate, settings.workers, bucket, device.startswith("cuda")
+    )
+    for (number, first), batch in zip(owners, on_device(loader, device), strict=True):
+        yield {  # indices within the owning shard, as _encode_shard expects
+            **batch,
+            "shard": number,
+            "indices": [i - first for i in batch["indices"]],
+            "errors": [(i - first, e) for i, e in batch["errors"]],
+        }
+
+
 @dataclass
 class _Encoded:
     """One output shard's codes, ready to be written."""
@@ -166,11 +195,13 @@ class _Encoded:
     output: ShardOutput
     failed: list[dict[str, Any]]
     num_codebooks: int
+    device_type: str
 
 
 def _encode_shard(
     model: CodecModel,
     shard: OutputShard,
+    batches: Iterator[dict[str, Any]],
     out_dir: Path,
     settings: TokenizeSettings,
     texts: TextTokenizer | None,
@@ -178,35 +209,34 @@ def _encode_shard(
     bar: Any,
     runner: GroupRunner,
 ) -> tuple[_Encoded, float]:
+    """Encode ``shard``'s batches, the next ones ``batches`` yields."""
     rate, hop = model.sample_rate, model.hop_length
-    seconds = [item.seconds for item in shard.items]
-    groups = batches(seconds, settings.batch_seconds, settings.max_chunk_seconds)
-    loader = DataLoader(
-        _Audio(shard.items, rate),
-        batch_sampler=groups,
-        num_workers=settings.workers,
-        collate_fn=_collate,
-        pin_memory=device.startswith("cuda"),
-    )
     failed: list[dict[str, Any]] = []
     encoded: dict[int, np.ndarray] = {}
     audio_seconds = 0.0
+    one_call = _one_call(settings, device)
+    seen = 0
     with torch.inference_mode():
-        for batch in loader:
+        while seen < len(shard.items):
+            batch = next(batches)
+            assert batch["shard"] == shard.number, "batches out of plan order"
+            seen += len(batch["indices"]) + len(batch["errors"])
             failed += [{"id": shard.items[i].meta["id"], "reason": e} for i, e in batch["errors"]]
             if batch["indices"]:
-                codes = _encode(model, batch["wav"], batch["lengths"], settings, device, runner)
+                wav, lengths = batch["device_wav"], batch["device_lengths"]
+                codes = _encode(model, wav, lengths, settings, one_call, runner)
                 for row, index in enumerate(batch["indices"]):
-                    frames = math.ceil(int(batch["lengths"][row]) / hop)
+                    samples = int(batch["lengths"][row])
+                    frames = math.ceil(samples / hop)
                     encoded[index] = codes[row][:, :frames].t().to(torch.int16).cpu().numpy()
-                    audio_seconds += int(batch["lengths"][row]) / rate
+                    audio_seconds += samples / rate
             bar.update(len(batch["indices"]) + len(batch["errors"]))
     output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
     for index, item in enumerate(shard.items):  # plan order, whatever the batch order was
         if index in encoded:
             output.add(item.key, _meta(item, encoded[index], rate, texts), encoded[index])
     books = settings.n_q or model.num_codebooks
-    return _Encoded(output, failed, books), audio_seconds
+    return _Encoded(output, failed, books, torch.device(device).type), audio_seconds
 
 
 def _write_shard(
@@ -219,13 +249,14 @@ def _write_shard(
         "files": files,
         "skipped": encoded.failed,
         "count": len(encoded.output.rows),
+        "device_type": encoded.device_type,
     }
     atomic_write_bytes(_record_path(out_dir, shard), json.dumps(record).encode())
 
 
 def _encode(
     model: CodecModel, wav: torch.Tensor, lengths: torch.Tensor, settings: TokenizeSettings,
-    device: str, runner: GroupRunner,
+    one_call: bool, runner: GroupRunner,
 ) -> list[torch.Tensor]:  # fmt: skip
     """Codes [K, F] per row; a batch of one long item is encoded chunk by chunk."""
     chunk = int(settings.max_chunk_seconds * model.sample_rate) // model.hop_length
@@ -234,18 +265,16 @@ def _encode(
         total = int(lengths[0])
         parts = [
             model.encode(
-                wav[:, :, start : min(total, start + chunk)].to(device),
-                torch.tensor([min(total, start + chunk) - start], device=device),
+                wav[:, :, start : min(total, start + chunk)],
+                torch.tensor([min(total, start + chunk) - start], device=wav.device),
                 settings.n_q,
                 runner,
+                one_call=False,  # one item, cut to its length: nothing to pad or mask
             )[0]
             for start in range(0, total, chunk)
         ]
         return [torch.cat(parts, dim=-1)]
-    codes = model.encode(
-        wav.to(device, non_blocking=True), lengths.to(device), settings.n_q, runner
-    )
-    return list(codes)
+    return list(model.encode(wav, lengths, settings.n_q, runner, one_call=one_call))
 
 
 def _meta(
@@ -292,7 +321,8 @@ def _fingerprint(
 ) -> str:
     import hashlib
 
-    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    recorded = {k: v for k, v in asdict(settings).items() if k not in SPEED_ONLY}
+    digest = hashlib.sha256(json.dumps(recorded, sort_keys=True).encode())
     digest.update(model_sha.encode())
     digest.update(str(text_model).encode())
     for shard in shards:
@@ -361,6 +391,10 @@ def _index(
         "frame_rate": model.frame_rate,
         "sample_rate": model.sample_rate,
         "hop_length": model.hop_length,
+        "precision": settings.precision,
+        "compile": settings.compile,
+        "device_type": "+".join(sorted({r.get("device_type", "cpu") for r in records})),
+        "torch_version": torch.__version__,
         "plan": plan,
         "formats": per_format,
         "totals": {
