@@ -24,8 +24,10 @@ T = TypeVar("T")
 
 
 def is_distributed() -> bool:
-    """True when a process group is up and has more than one member."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    """True when a process group is up. A one-member group (set up only on purpose: the
+    launchers start none for one process) runs the same DDP and collective code as many -
+    how ``bench/gpu_check.py`` exercises NCCL on a single GPU."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def rank() -> int:

@@ -175,9 +175,9 @@ class CodecModel(nn.Module, ABC):
             codes = self.quantizer.encode(latent.float(), mask, n_q)
         return codes if mask is None else codes * mask.long()
 
-    def compile_encoder(self) -> None:
+    def compile_encoder(self, backend: str = "inductor") -> None:
         """``torch.compile`` the per-call encoder (latent and codes); grouping stays eager."""
-        self._encode_batch = torch.compile(self._encode_batch)  # type: ignore[method-assign]
+        self._encode_batch = torch.compile(self._encode_batch, backend=backend)  # type: ignore[method-assign]
 
     def decode(
         self, codes: Tensor, lengths: Tensor | None = None, runner: GroupRunner | None = None

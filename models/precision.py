@@ -8,6 +8,10 @@ TF32 off on every backend rather than trusting the defaults. ``tf32`` allows it 
 the nearest-codeword search always runs in float32, since a distance rounded to 8 bits of
 mantissa turns near-ties into different codes.
 
+cuDNN's autotuner (``cudnn.benchmark``) picks kernels by timing them, so two runs may round
+differently: it is on for ``tf32``/``bf16`` (where the tokenizer's bucketed lengths keep
+the shapes it tunes few) and off for ``fp32``, whose codes must repeat bit for bit.
+
 The backend switches are process-wide, autocast is thread-local: ``scheduling.run_groups``
 carries the caller's autocast state into its worker threads.
 """
@@ -35,10 +39,12 @@ def numerics(precision: str, device: str | torch.device) -> Iterator[None]:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     switches = _switches()
     saved = [switch.fp32_precision for switch in switches]
+    autotune = torch.backends.cudnn.benchmark
     cuda_switches = switches[:2]
     for switch in switches:
         tf32 = precision == "tf32" and switch in cuda_switches
         switch.fp32_precision = "tf32" if tf32 else "ieee"
+    torch.backends.cudnn.benchmark = precision != "fp32"
     try:
         device_type = torch.device(device).type
         with torch.autocast(device_type, torch.bfloat16, enabled=precision == "bf16"):
@@ -46,6 +52,7 @@ def numerics(precision: str, device: str | torch.device) -> Iterator[None]:
     finally:
         for switch, value in zip(switches, saved, strict=True):
             switch.fp32_precision = value
+        torch.backends.cudnn.benchmark = autotune
 
 
 @contextmanager

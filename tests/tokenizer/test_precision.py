@@ -125,15 +125,18 @@ def test_numerics_switches_are_set_and_restored() -> None:
     backends = torch.backends
     switches = [backends.cuda.matmul, backends.cudnn.conv, backends.mkldnn.matmul]
     before = [s.fp32_precision for s in switches]
+    autotune = torch.backends.cudnn.benchmark
     with numerics("fp32", "cpu"):
         assert [s.fp32_precision for s in switches] == ["ieee"] * 3  # TF32 off on CUDA too
-        assert not torch.is_autocast_enabled("cpu")
+        assert not torch.is_autocast_enabled("cpu") and not torch.backends.cudnn.benchmark
     with numerics("tf32", "cpu"):
         assert [s.fp32_precision for s in switches] == ["tf32", "tf32", "ieee"]
+        assert torch.backends.cudnn.benchmark  # autotuned kernels: only off fp32
     with numerics("bf16", "cpu"):
         assert torch.is_autocast_enabled("cpu")
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16
     assert [s.fp32_precision for s in switches] == before
+    assert torch.backends.cudnn.benchmark == autotune
     with pytest.raises(UserError, match="--precision"):
         TokenizeSettings(precision="fp16")
 
