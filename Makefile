@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench gpu-check clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ format: install
 
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# The CUDA path end to end in < 8 minutes on one GPU (prints "skipped" without CUDA).
+gpu-check: install
+	$(PY) bench/gpu_check.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache *.egg-info

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from academicodec.ids import key_safe
 from academicodec.models import CodecModel
 from academicodec.models.mel import MelSpectrogram
-from academicodec.pipelines.keys import sample_key
 
 
 def write_plots(
@@ -39,7 +39,7 @@ def write_plots(
             axis.set_ylabel("mel bin")
         axes[1].set_xlabel("frame")
         fig.tight_layout()
-        written.append(_save(fig, folder / f"mel_{sample_key(item_id)}.png", plt))
+        written.append(_save(fig, folder / f"mel_{key_safe(item_id)}.png", plt))
     top = max(codes_by_level)
     codes = np.concatenate(codes_by_level[top])
     fig, axes = plt.subplots(1, codes.shape[1], figsize=(3 * codes.shape[1], 3), squeeze=False)

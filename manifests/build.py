@@ -14,12 +14,13 @@ import json
 import multiprocessing
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes
+from academicodec.ids import key_safe
 from academicodec.manifests.entries import Entry, Fault, ScanResult
 from academicodec.manifests.probe import Probe, probe_audio
 from academicodec.manifests.report import PrepareReport, SplitCounts
@@ -201,10 +202,12 @@ def _dumps(value: dict[str, Any]) -> str:
 
 
 def _unique(entries: list[Entry], skipped: list[Fault]) -> list[Entry]:
-    """Drop a second entry with an id already seen (ids must be unique within a split)."""
+    """Drop a second entry with an id already seen (ids must be unique within a split).
+    Every id is made key-safe first, so the same id reaches every later format."""
     seen: set[tuple[str, str]] = set()
     unique = []
     for entry in entries:
+        entry = replace(entry, id=key_safe(entry.id))
         key = (entry.split, entry.id)
         if key in seen:
             skipped.append(Fault(str(entry.audio), f"duplicate id {entry.id!r}", entry.split))

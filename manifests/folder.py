@@ -3,7 +3,9 @@
 A transcript is a sibling ``<stem>.txt``/``<stem>.lab`` or a row of an LJSpeech-style
 ``metadata.csv`` (``id|text|normalized text``) in the audio's folder or any folder above it.
 Ids are the audio's path relative to the source, without its extension (with it, when two
-files differ only by extension), so they are stable across runs and machines.
+files differ only by extension), made key-safe (``spk0/clip.01.wav`` -> ``spk0-clip_01``;
+``academicodec.ids``), so they are stable across runs and machines and survive every
+format; paths that would share an id get a hash of their path appended.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from academicodec.audio import AUDIO_EXTENSIONS
 from academicodec.errors import UserError
+from academicodec.ids import disambiguated, path_id
 from academicodec.manifests.entries import Entry, Fault, ScanResult
 from academicodec.manifests.walk import read_text, walk_files
 
@@ -48,11 +51,18 @@ def scan_folder(src: Path, language: str | None = None) -> ScanResult:
     stems: dict[Path, int] = defaultdict(int)
     for path in audio:
         stems[path.with_suffix("")] += 1
+    named = [(p.relative_to(src), p.with_suffix("")) for p in audio]
+    ids = disambiguated(
+        (
+            relative.as_posix(),
+            path_id((relative if stems[stem] > 1 else relative.with_suffix("")).parts),
+        )
+        for relative, stem in named
+    )
     used_metadata: set[tuple[Path, str]] = set()
     for path in audio:
         stem_path = path.with_suffix("")
-        relative = path.relative_to(src)
-        utt_id = (relative if stems[stem_path] > 1 else relative.with_suffix("")).as_posix()
+        utt_id = ids[path.relative_to(src).as_posix()]
         text = read_text(texts[stem_path]) if stem_path in texts else None
         if text is None:
             text = _metadata_text(path, src, metadata, used_metadata)

@@ -9,7 +9,6 @@ probes it like any other file.
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ import soundfile as sf
 from academicodec.audio import AUDIO_EXTENSIONS
 from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes
+from academicodec.ids import safe_id
 from academicodec.manifests.entries import Entry, Fault, ScanResult
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "normalized_text", "transcript")
 SPEAKER_COLUMNS = ("speaker_id", "speaker", "client_id")
 BATCH_ROWS = 256
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def scan_hf(
@@ -51,7 +50,7 @@ def scan_hf(
         index = 0
         for batch in batches:
             for row in batch.to_pylist():
-                utt_id = _safe_id(str(row[id_col])) if id_col else f"{split}-{index:08d}"
+                utt_id = safe_id(str(row[id_col])) if id_col else f"{split}-{index:08d}"
                 location = f"{src}[{split}][{index}]"
                 index += 1
                 path = _materialise(row.get(audio_column), audio_dir, utt_id, src)
@@ -142,10 +141,6 @@ def _sniff_suffix(data: bytes) -> str:
         return "." + sf.info(io.BytesIO(data)).format.lower()
     except Exception:
         return ".bin"  # undecodable: written anyway, then reported by the probe
-
-
-def _safe_id(value: str) -> str:
-    return _UNSAFE.sub("_", value).strip("._") or "item"
 
 
 def _text(value: Any) -> str | None:

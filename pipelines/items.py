@@ -17,7 +17,7 @@ from lhotse import CutSet, RecordingSet, load_manifest
 from lhotse.cut import Cut
 
 from academicodec.errors import UserError
-from academicodec.pipelines.keys import sample_key
+from academicodec.ids import key_safe
 
 CUTS_GLOB = "*_cuts_*.jsonl.gz"
 
@@ -125,7 +125,7 @@ def _cut_items(cut: Cut, max_duration: float, corpus_hint: str | None) -> list[S
         }
         items.append(
             ShardItem(
-                key=sample_key(item_id),
+                key=key_safe(item_id),
                 source=source.source if is_file else _serialise(cut),
                 is_file=is_file,
                 start=first + start,

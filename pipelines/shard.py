@@ -8,7 +8,6 @@ arguments rewrites only shards whose completion record or sha256 does not check 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import random
@@ -24,14 +23,14 @@ import soundfile as sf
 from academicodec import __version__, distrib
 from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
-from academicodec.files import atomic_write_bytes
+from academicodec.files import atomic_path
+from academicodec.jobs import PROGRESS_DIR, Job, fingerprint
 from academicodec.outputs import claim_output, refuse_other_plan
 from academicodec.pipelines.index import ShardIndex, ShardRecord
 from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
 from academicodec.progress import ProgressFactory, silent_progress
 
-PROGRESS_DIR = ".progress"
 FORMATS = ("flac", "wav")
 
 
@@ -87,32 +86,33 @@ def write_shards(
     groups = _group(items, settings)
     plan = _fingerprint(groups, settings)
     refuse_other_plan(out_dir, plan, overwrite, "shards")
+    job = _job(out_dir, plan)
 
     rank, world = distrib.rank(), distrib.world_size()
-    mine = [k for k in range(len(groups)) if k % world == rank]
-    todo = [k for k in mine if _completed(out_dir, k, plan) is None]
+    todo = job.pending(k for k in range(len(groups)) if k % world == rank)
     bar = progress(sum(len(groups[k]) for k in todo), f"writing shards (rank {rank})")
-    for done in _run(out_dir, groups, todo, settings, plan, jobs):
+    for done in _run(job, groups, todo, settings, jobs):
         bar.update(done)
     bar.close()
 
     distrib.barrier()
     if rank != 0:
         return None
-    records = _wait_for_all(out_dir, len(groups), plan, wait_timeout)
+    records = job.wait_for_all(len(groups), wait_timeout)
     index = ShardIndex(
         sample_rate=settings.sample_rate,
         format=settings.format,
         samples_per_shard=settings.samples_per_shard,
         plan=plan,
-        shards=[record for record, _ in records],
+        shards=[ShardRecord(**r["record"]) for r in records],
         manifests=[str(p) for p in manifest_paths],
         settings=asdict(settings),
-        skipped=skipped + [s for _, extra in records for s in extra],
+        skipped=skipped + [s for r in records for s in r["skipped"]],
         tool_version=__version__,
     )
     index.write(out_dir)
     _remove_stale(out_dir, len(groups))
+    job.remove_leftovers()
     return index
 
 
@@ -129,50 +129,29 @@ def _group(items: list[ShardItem], settings: ShardSettings) -> list[list[ShardIt
 
 
 def _fingerprint(groups: list[list[ShardItem]], settings: ShardSettings) -> str:
-    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
-    for group in groups:
-        digest.update(json.dumps([item.fingerprint() for item in group]).encode())
-        digest.update(b"|")
-    return digest.hexdigest()
+    return fingerprint(asdict(settings), *[[item.fingerprint() for item in g] for g in groups])
 
 
-def _progress_path(out_dir: Path, k: int) -> Path:
-    return out_dir / PROGRESS_DIR / f"{shard_name(k)}.json"
+def _job(out_dir: Path, plan: str) -> Job:
+    return Job(out_dir, plan, shard_name, _shard_matches)
 
 
-def _completed(
-    out_dir: Path, k: int, plan: str, hash_contents: bool = True
-) -> tuple[ShardRecord, list[dict[str, Any]]] | None:
-    """The shard's completion record, if it belongs to this plan and the file matches it."""
-    path = _progress_path(out_dir, k)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        record = ShardRecord(**data["record"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if data.get("plan") != plan or record.verify(out_dir, hash_contents) is not None:
-        return None
-    return record, list(data.get("skipped", []))
+def _shard_matches(out_dir: Path, data: dict[str, Any], hash_contents: bool) -> bool:
+    return ShardRecord(**data["record"]).verify(out_dir, hash_contents) is None
 
 
 def _run(
-    out_dir: Path,
-    groups: list[list[ShardItem]],
-    todo: list[int],
-    settings: ShardSettings,
-    plan: str,
-    jobs: int,
+    job: Job, groups: list[list[ShardItem]], todo: list[int], settings: ShardSettings, jobs: int
 ):
     """Write the shards in ``todo``; yields the number of items each finished shard held."""
+    args = [(job.out, k, groups[k], settings, job.plan) for k in todo]
     if jobs == 1 or len(todo) <= 1:
-        for k in todo:
-            yield write_one_shard(out_dir, k, groups[k], settings, plan)
+        for arg in args:
+            yield write_one_shard(*arg)
         return
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [
-            pool.submit(write_one_shard, out_dir, k, groups[k], settings, plan) for k in todo
-        ]
+        futures = [pool.submit(write_one_shard, *arg) for arg in args]
         for future in futures:
             yield future.result()
 
@@ -180,12 +159,11 @@ def _run(
 def write_one_shard(
     out_dir: Path, k: int, items: list[ShardItem], settings: ShardSettings, plan: str
 ) -> int:
-    """Write shard ``k`` under a temporary name, rename it, then record its completion."""
+    """Write shard ``k`` atomically, then record its completion."""
     final = out_dir / shard_name(k)
-    temporary = out_dir / f".{shard_name(k)}.tmp"
     skipped: list[dict[str, Any]] = []
     samples, seconds = 0, 0.0
-    with open(temporary, "wb") as f:
+    with atomic_path(final) as temporary, open(temporary, "wb") as f:
         hashing = HashingWriter(f)
         with TarSampleWriter(hashing) as tar:
             for item in items:
@@ -209,7 +187,6 @@ def write_one_shard(
                 )
                 samples += 1
                 seconds += len(audio) / settings.sample_rate
-    temporary.replace(final)
     record = ShardRecord(
         name=final.name,
         samples=samples,
@@ -217,8 +194,7 @@ def write_one_shard(
         bytes=hashing.size,
         sha256=hashing.digest.hexdigest(),
     )
-    completion = {"plan": plan, "record": asdict(record), "skipped": skipped}
-    atomic_write_bytes(_progress_path(out_dir, k), json.dumps(completion).encode())
+    _job(out_dir, plan).complete(k, {"record": asdict(record), "skipped": skipped})
     return len(items)
 
 
@@ -245,18 +221,6 @@ def read_item(item: ShardItem, sample_rate: int) -> np.ndarray:
         cut = Cut.from_dict(json.loads(item.source))
         mono = cut.load_audio().mean(axis=0).astype(np.float32)
     return resample(mono, item.recording_rate, sample_rate)
-
-
-def _wait_for_all(
-    out_dir: Path, count: int, plan: str, timeout: float
-) -> list[tuple[ShardRecord, list[dict[str, Any]]]]:
-    """Rank 0 collects every shard's completion record, waiting for other ranks' shards.
-
-    Sizes are checked, contents are not re-hashed: each writer hashed its shard as it wrote.
-    """
-    return distrib.wait_for_all(
-        lambda k: _completed(out_dir, k, plan, False), count, timeout, shard_name
-    )
 
 
 def _remove_stale(out_dir: Path, count: int) -> None:

@@ -70,7 +70,6 @@ def audio_batches(
         num_workers=workers,
         collate_fn=partial(_collate, bucket=bucket),
         pin_memory=pin_memory,
-        prefetch_factor=4 if workers else None,
     )
 
 

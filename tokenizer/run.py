@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -25,6 +26,7 @@ import torch
 from academicodec import __version__, distrib
 from academicodec.errors import UserError
 from academicodec.files import atomic_write_bytes, sha256_file
+from academicodec.jobs import Job, files_match, fingerprint
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
 from academicodec.models.precision import PRECISIONS, numerics
@@ -38,7 +40,6 @@ from academicodec.tokenizer.plan import OutputShard, batches, output_shards
 from academicodec.tokenizer.text import TextTokenizer
 from academicodec.tokenizer.writers import FORMATS, ShardOutput
 
-PROGRESS_DIR = ".progress"
 REPORT_NAME = "tokenize_report.json"
 INDEX_NAME = "index.json"
 BATCHING = ("auto", "groups", "one-call")
@@ -109,11 +110,13 @@ def tokenize(
     items, skipped = collect_items(list(inputs), out_dir / ".inputs")
     if not items:
         raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
+    _warn_renamed(items, settings.formats)
     rank, world = distrib.rank(), distrib.world_size()
     shards = output_shards(items, world, settings.items_per_shard)
     plan = _fingerprint(shards, settings, model_sha, text_model)
     refuse_other_plan(out_dir, plan, overwrite, "codes")
-    mine = [s for s in shards if s.rank == rank and _record(out_dir, s, plan) is None]
+    job = Job(out_dir, plan, _unit_name, _files_match)
+    mine = [shards[k] for k in job.pending(s.number for s in shards if s.rank == rank)]
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
     if settings.compile:
         model.compile_encoder()
@@ -131,7 +134,7 @@ def tokenize(
                 )
             if pending is not None:
                 pending.result()  # re-raises a write error here
-            pending = writer.submit(_write_shard, out_dir, shard, encoded, settings, plan)
+            pending = writer.submit(_write_shard, job, shard, encoded, settings)
             seconds += shard_seconds
             rate = seconds / 3600 / max(time.monotonic() - started, 1e-9)
             if hasattr(bar, "set_postfix_str"):  # tqdm: audio hours per second beside items/s
@@ -142,14 +145,29 @@ def tokenize(
     distrib.barrier()
     if rank != 0:
         return None
-    records = _wait(out_dir, shards, plan, wait_timeout)
+    records = job.wait_for_all(len(shards), wait_timeout)
     index = _index(model, model_path, model_sha, shards, records, settings, skipped, plan)
     atomic_write_bytes(out_dir / INDEX_NAME, (json.dumps(index, indent=2) + "\n").encode())
     _remove_unlisted(out_dir, index)
+    job.remove_leftovers()
     report = {"skipped": index["skipped"], "seconds_encoded_here": round(seconds, 2)}
     report["wall_seconds"] = round(time.monotonic() - started, 2)
     atomic_write_bytes(out_dir / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
     return index
+
+
+def _warn_renamed(items: list[ShardItem], formats: tuple[str, ...]) -> None:
+    """Ids from other tools may hold characters a Shar cut id cannot keep: say so, once."""
+    renamed = [item for item in items if item.meta.get("id", item.key) != item.key]
+    if renamed and "shar" in formats:
+        first = renamed[0]
+        warnings.warn(
+            f"{len(renamed)} item id(s) are not key-safe (e.g. {first.meta['id']!r}): "
+            f"webdataset and parquet keep them, Lhotse Shar names those cuts by key "
+            f"({first.key!r}; the id stays in custom.source.id). Ids from `academicodec "
+            "prepare` survive every format.",
+            stacklevel=3,
+        )
 
 
 def _one_call(settings: TokenizeSettings, device: str) -> bool:
@@ -240,18 +258,17 @@ def _encode_shard(
 
 
 def _write_shard(
-    out_dir: Path, shard: OutputShard, encoded: _Encoded, settings: TokenizeSettings, plan: str
+    job: Job, shard: OutputShard, encoded: _Encoded, settings: TokenizeSettings
 ) -> None:
     """Every format's files, then the completion record that makes a re-run keep them."""
     files = encoded.output.write(settings.formats, encoded.num_codebooks)
     record = {
-        "plan": plan,
         "files": files,
         "skipped": encoded.failed,
         "count": len(encoded.output.rows),
         "device_type": encoded.device_type,
     }
-    atomic_write_bytes(_record_path(out_dir, shard), json.dumps(record).encode())
+    job.complete(shard.number, record)
 
 
 def _encode(
@@ -319,15 +336,9 @@ def _remove_unlisted(out_dir: Path, index: dict[str, Any]) -> None:
 def _fingerprint(
     shards: list[OutputShard], settings: TokenizeSettings, model_sha: str, text_model: Any
 ) -> str:
-    import hashlib
-
     recorded = {k: v for k, v in asdict(settings).items() if k not in SPEED_ONLY}
-    digest = hashlib.sha256(json.dumps(recorded, sort_keys=True).encode())
-    digest.update(model_sha.encode())
-    digest.update(str(text_model).encode())
-    for shard in shards:
-        digest.update(json.dumps([shard.rank, [i.fingerprint() for i in shard.items]]).encode())
-    return digest.hexdigest()
+    layout = [[shard.rank, [i.fingerprint() for i in shard.items]] for shard in shards]
+    return fingerprint(recorded, model_sha, str(text_model), layout)
 
 
 def checkpoint_sha256(model: str | Path) -> str:
@@ -336,33 +347,21 @@ def checkpoint_sha256(model: str | Path) -> str:
     return sha256_file(path / WEIGHTS_NAME if path.is_dir() else path)
 
 
-def _record_path(out_dir: Path, shard: OutputShard) -> Path:
-    return out_dir / PROGRESS_DIR / f"shard-{shard.number:06d}.json"
+def _unit_name(number: int) -> str:
+    return f"shard-{number:06d}"
 
 
-def _record(out_dir: Path, shard: OutputShard, plan: str) -> dict[str, Any] | None:
-    """The shard's completion record if it belongs to this plan and its files still match."""
-    try:
-        record = json.loads(_record_path(out_dir, shard).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if record.get("plan") != plan:
-        return None
-    for files in record["files"].values():
-        names = [out_dir / n for n in files["files"]]
-        if not all(p.is_file() for p in names) or sha256_file(names[0]) != files["sha256"]:
-            return None
-    return record
-
-
-def _wait(
-    out_dir: Path, shards: list[OutputShard], plan: str, timeout: float
-) -> list[dict[str, Any]]:
-    return distrib.wait_for_all(
-        lambda k: _record(out_dir, shards[k], plan),
-        len(shards),
-        timeout,
-        lambda k: _record_path(out_dir, shards[k]).name,
+def _files_match(out_dir: Path, record: dict[str, Any], hash_contents: bool) -> bool:
+    """Every format's files of a completion record are on disk as recorded."""
+    return all(
+        files_match(
+            out_dir,
+            entry["files"],
+            [entry["sha256"], *entry["extra_sha256"]],
+            entry["bytes"],
+            hash_contents,
+        )  # fmt: skip
+        for entry in record["files"].values()
     )
 
 

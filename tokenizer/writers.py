@@ -1,7 +1,7 @@
 """Writers of one output shard in each format: webdataset tar, Lhotse Shar, HF parquet.
 
-Each writes under a temporary name and renames when complete, and reports name, count,
-bytes and sha256 for the index.
+Each writes through ``files.atomic_path`` (a temporary name, renamed when complete) and
+reports name, count, bytes and sha256 for the index.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from academicodec.files import atomic_write_bytes, sha256_file
+from academicodec.files import atomic_path, atomic_write_bytes, sha256_file
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
 
 FORMATS = ("webdataset", "shar", "parquet")
@@ -50,9 +50,7 @@ class ShardOutput:
 
     def _webdataset(self, _: int) -> dict[str, Any]:
         final = self.out / "webdataset" / f"codes-{self.rank}-{self.number:06d}.tar"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = final.with_name(f".{final.name}.tmp")
-        with open(temporary, "wb") as f:
+        with atomic_path(final) as temporary, open(temporary, "wb") as f:
             hashing = HashingWriter(f)
             with TarSampleWriter(hashing) as tar:
                 for key, meta, codes in self.rows:
@@ -65,7 +63,6 @@ class ShardOutput:
                             "json": json.dumps(meta, ensure_ascii=False, sort_keys=True).encode(),
                         },
                     )
-        temporary.replace(final)
         return self._record(final, hashing.digest.hexdigest())
 
     def _shar(self, _: int) -> dict[str, Any]:
@@ -109,7 +106,6 @@ class ShardOutput:
         import pyarrow.parquet as pq
 
         final = self.out / "parquet" / f"codes-{self.rank}-{self.number:06d}.parquet"
-        final.parent.mkdir(parents=True, exist_ok=True)
         features = parquet_features(num_codebooks)
         rows = [
             {
@@ -124,23 +120,24 @@ class ShardOutput:
             for _, meta, codes in self.rows
         ]
         table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
-        temporary = final.with_name(f".{final.name}.tmp")
-        pq.write_table(table, temporary)
-        temporary.replace(final)
+        with atomic_path(final) as temporary:
+            pq.write_table(table, temporary)
         return self._record(final)
 
 
 def _normalise_tar(source: Path, target: Path) -> None:
     """Copy a tar's members into a fixed-metadata tar (no mtimes or owners)."""
-    temporary = target.with_name(f".{target.name}.tmp")
-    with tarfile.open(source, "r:") as tar, open(temporary, "wb") as f:
+    with (
+        atomic_path(target) as temporary,
+        tarfile.open(source, "r:") as tar,
+        open(temporary, "wb") as f,
+    ):
         writer = TarSampleWriter(f)
         for member in tar:
             handle = tar.extractfile(member) if member.isfile() else None
             if handle is not None:
                 writer.add_member(member.name, handle.read())
         writer.close()
-    temporary.replace(target)
 
 
 def parquet_features(num_codebooks: int):  # -> datasets.Features

@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from academicodec.pipelines.keys import sample_key
+from academicodec.ids import key_safe
 from academicodec.pipelines.tario import (
     HashingWriter,
     TarSampleWriter,
@@ -43,7 +43,7 @@ def test_stream_round_trip(tmp_path) -> None:
 
 def test_sample_keys_are_dot_free_and_unique() -> None:
     ids = ["a/b", "a.b", "a_b", "x.y.z", "plain-id_1"]
-    keys = [sample_key(i) for i in ids]
+    keys = [key_safe(i) for i in ids]
     assert len(set(keys)) == len(ids)
     assert all("." not in k and "/" not in k for k in keys)
-    assert sample_key("plain-id_1") == "plain-id_1"
+    assert key_safe("plain-id_1") == "plain-id_1"
