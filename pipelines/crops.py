@@ -24,7 +24,8 @@ class RandomCrop:
         if len(audio) > self.segment_length:
             start = rng.randrange(len(audio) - self.segment_length + 1)
             audio = audio[start : start + self.segment_length]
-        return {"audio": np.ascontiguousarray(audio, dtype=np.float32), "key": sample["key"]}
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        return {"audio": audio, "key": sample["key"], "skipped": sample.get("skipped", 0)}
 
 
 def collate_crops(samples: list[dict[str, Any]], segment_length: int) -> dict[str, torch.Tensor]:
@@ -34,4 +35,6 @@ def collate_crops(samples: list[dict[str, Any]], segment_length: int) -> dict[st
         audio = torch.from_numpy(sample["audio"][:segment_length])
         wav[row, 0, : len(audio)] = audio
         lengths[row] = len(audio)
-    return {"wav": wav, "lengths": lengths}
+    # unreadable samples the stream passed over before these (logged as data/skipped)
+    skipped = torch.tensor(sum(sample.get("skipped", 0) for sample in samples))
+    return {"wav": wav, "lengths": lengths, "skipped": skipped}

@@ -11,12 +11,17 @@ over uneven shards - a DDP hang) is never involved.
 - ``TrainingStream``: for training. Each worker draws shards at random (weighted by their
   sample counts), shuffles through a buffer, and stops after a fixed number of samples, so
   every rank yields exactly ``epoch_length`` samples per epoch, however uneven the shards.
+  A corrupt member or a truncated shard (a bad disk, an interrupted copy) is skipped with a
+  warning, never a crash; each sample carries how many were skipped before it
+  (``skipped``), which the trainer logs as ``data/skipped``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
+import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,23 @@ from academicodec.pipelines.index import INDEX_NAME, ShardIndex
 from academicodec.pipelines.tario import iter_tar_samples
 
 Sample = dict[str, Any]
+LOG = logging.getLogger("academicodec.data")
+
+
+def _read_shard(path: Path) -> Iterator[Sample | None]:
+    """Each sample of ``path``; ``None`` (after a warning) for one that does not decode; a
+    tar that breaks off ends the shard with a warning."""
+    key = "its start"
+    try:
+        for key, files in iter_tar_samples(path):
+            try:
+                yield decode_sample(key, files)
+            except Exception as exc:  # a corrupt member: skip it, keep training
+                LOG.warning("skipping sample %s of %s: %s", key, path.name, exc)
+                yield None
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        LOG.warning("skipping the rest of %s after %s: %s", path.name, key, exc)
+        yield None
 
 
 def _folder_and_index(path: str | Path) -> tuple[Path, ShardIndex]:
@@ -137,11 +159,23 @@ class TrainingStream(IterableDataset):
             yield buffer.pop()
 
     def _endless(self, rng: random.Random) -> Iterator[Sample]:
-        """Shards drawn with replacement, weighted by size: each sample equally likely."""
+        """Shards drawn with replacement, weighted by size: each sample equally likely.
+
+        Unreadable samples are skipped (and counted); a shard that yields nothing at all is
+        dropped from the draw, and a stream left with no readable shard is an error."""
         records = [r for r in self.index.shards if r.samples > 0]
-        weights = [r.samples for r in records]
-        while True:
-            record = rng.choices(records, weights)[0]
-            for key, files in iter_tar_samples(self.folder / record.name):
-                sample = decode_sample(key, files)
-                yield sample if self.transform is None else self.transform(sample, rng)
+        skipped = 0
+        while records:
+            record = rng.choices(records, [r.samples for r in records])[0]
+            good = 0
+            for sample in _read_shard(self.folder / record.name):
+                if sample is None:
+                    skipped += 1
+                    continue
+                good += 1
+                sample = sample if self.transform is None else self.transform(sample, rng)
+                yield {**sample, "skipped": skipped}
+                skipped = 0
+            if not good:
+                records.remove(record)
+        raise RuntimeError(f"{self.folder}: no shard has a readable sample")

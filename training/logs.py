@@ -26,6 +26,7 @@ class RunLogger:
         self.last_step = start
         self.samples = 0
         self.wait = 0.0
+        self.skipped = 0  # unreadable training samples since this process started
         if not enabled:
             return
         from torch.utils.tensorboard import SummaryWriter
@@ -58,6 +59,8 @@ class RunLogger:
             self.writer.add_scalar(f"codebook/usage_{k}", usage, step)
         for k, restarted in enumerate(metrics["restarts"]):
             self.writer.add_scalar(f"codebook/restarts_{k}", restarted, step)
+        self.skipped += metrics["skipped"]
+        self.writer.add_scalar("data/skipped", self.skipped, step)
         for name, share in metrics["balancer"].items():
             self.writer.add_scalar(f"balancer/share_{name}", share, step)
         self.writer.add_scalar("lr/generator", trainer.opt_g.param_groups[0]["lr"], step)

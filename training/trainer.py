@@ -143,7 +143,7 @@ class Trainer:
         scalars["quantizer"] = out.quantizer_loss.detach()
         scalars["generator"] = total.detach()
         self.step += 1
-        return self._averaged(scalars, out)
+        return self._averaged(scalars, out, batch.get("skipped"))
 
     def _generator_backward(
         self, terms: dict[str, torch.Tensor], fake: torch.Tensor, quantizer_loss: torch.Tensor
@@ -183,8 +183,11 @@ class Trainer:
         self.scaler.step(optimizer)
         self.scaler.update()
 
-    def _averaged(self, scalars: dict[str, torch.Tensor], out: Any) -> dict[str, Any]:
-        """Every logged number averaged over ranks, in one all-reduce."""
+    def _averaged(
+        self, scalars: dict[str, torch.Tensor], out: Any, skipped: torch.Tensor | None
+    ) -> dict[str, Any]:
+        """Every logged number averaged over ranks, in one all-reduce (with the unreadable
+        samples the ranks' streams skipped for this batch, summed)."""
         names = list(scalars)
         books = out.perplexity.numel()
         shares = self.balancer.shares if self.balancer is not None else {}
@@ -194,15 +197,18 @@ class Trainer:
                 out.perplexity.detach().float(),
                 out.usage.detach().float(),
                 torch.tensor([shares[name] for name in shares], device=out.usage.device),
+                torch.tensor([0.0 if skipped is None else float(skipped)], device=out.usage.device),
             ]
         ).to(self.device)
         values = distrib.all_reduce_mean(packed).cpu().tolist()
+        skipped_total = round(values.pop() * distrib.world_size())
         return {
             "train": dict(zip(names, values[: len(names)], strict=True)),
             "perplexity": values[len(names) : len(names) + books],
             "usage": values[len(names) + books : len(names) + 2 * books],
             "balancer": dict(zip(shares, values[len(names) + 2 * books :], strict=True)),
             "restarts": self.upkeep.restarts.tolist(),
+            "skipped": skipped_total,
         }
 
     # --- validation and state ---------------------------------------------------------

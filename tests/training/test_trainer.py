@@ -311,3 +311,36 @@ def test_causal_encodec_option_trains_exports_and_encodes(shards: Path, tmp_path
     # causal: frames before the cut do not depend on what comes after it
     whole = single.shape[-1] - 1  # the last frame of the cut clip is partly padding
     assert torch.equal(longer[0, :, :whole], single[0, :, :whole])
+
+
+def test_corrupt_members_and_a_truncated_shard_are_skipped_and_counted(
+    shards: Path, tmp_path: Path
+) -> None:
+    """A bad disk or an interrupted copy: training goes on, and data/skipped says how much."""
+    import shutil
+    import tarfile
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from academicodec.pipelines.tario import TarSampleWriter, iter_tar_samples
+
+    broken = tmp_path / "shards"
+    shutil.copytree(shards, broken)
+    first, second = sorted(broken.glob("shard-*.tar"))[:2]
+    samples = list(iter_tar_samples(first))
+    with open(first, "wb") as f, TarSampleWriter(f) as writer:  # every other member garbage
+        for n, (key, files) in enumerate(samples):
+            if n % 2 == 0:
+                files = {ext: b"\x00garbage" * 10 for ext in files}
+            writer.add(key, files)
+    data = second.read_bytes()
+    second.write_bytes(data[: len(data) // 3])  # cut off mid-member
+    with pytest.raises(tarfile.TarError):
+        list(iter_tar_samples(second))
+
+    state = train("tiny_hificodec_16k", _options(tmp_path / "run", broken, max_steps=8), TINY)
+    assert state.step == 8
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    skipped = [event.value for event in events.Scalars("data/skipped")]
+    assert len(skipped) == 8 and skipped[-1] > 0 and skipped == sorted(skipped)
