@@ -11,12 +11,12 @@ import logging
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperOption
+from typer.core import TyperGroup, TyperOption
 
 from academicodec import __version__
 from academicodec.errors import UserError
@@ -66,50 +66,140 @@ def _root(
     )
 
 
-@app.command()
-def prepare(
-    corpus: Annotated[str, typer.Argument(help="libritts | vctk | aishell | folder | hf")],
-    src: Annotated[Path, typer.Argument(help="The corpus directory (or HF dataset/parquet).")],
-    out: Annotated[Path, typer.Argument(help="Where manifests and the report go.")],
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="Parallel probing processes.")
-    ] = 1,
-    verify: Annotated[bool, typer.Option(help="Fully decode every file (slow, thorough).")] = False,
-    strict: Annotated[bool, typer.Option(help="Exit non-zero if any file was skipped.")] = False,
+class _CorpusGroup(TyperGroup):
+    """``prepare CORPUS``: an unknown corpus is named with the ones there are."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        from typer._click.exceptions import UsageError as ParserError
+
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            raise ParserError(
+                f"unknown corpus {args[0]!r}: choose from {', '.join(self.list_commands(ctx))}"
+            )
+        return super().resolve_command(ctx, args)
+
+
+prepare_app = typer.Typer(
+    cls=_CorpusGroup,
+    help="Scan a corpus into Lhotse manifests plus prepare_report.json (faults never stop it).",
+    no_args_is_help=True,
+)
+app.add_typer(prepare_app, name="prepare")
+
+# Options every corpus takes (one definition, five commands).
+Src = Annotated[Path, typer.Argument(help="The corpus directory.")]
+Out = Annotated[Path, typer.Argument(help="Where manifests and the report go.")]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel probing processes.")]
+Verify = Annotated[bool, typer.Option(help="Fully decode every file (slow, thorough).")]
+Strict = Annotated[bool, typer.Option(help="Exit non-zero if any file was skipped.")]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Remove manifests in OUT this run does not write.")
+]
+Language = Annotated[str | None, typer.Option(help="Language to record in the manifests.")]
+
+
+@prepare_app.command("libritts")
+def prepare_libritts(
+    src: Src,
+    out: Out,
+    jobs: Jobs = 1,
+    verify: Verify = False,
+    strict: Strict = False,
+    overwrite: Overwrite = False,
     parts: Annotated[
-        list[str] | None, typer.Option("--parts", help="LibriTTS parts to keep (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--parts", metavar="PART", help="Parts to keep, e.g. train-clean-100 (repeatable)."
+        ),
     ] = None,
+) -> None:
+    """LibriTTS / LibriTTS-R: one manifest set per part found under SRC."""
+    _prepare("libritts", src, out, jobs, verify, strict, overwrite, parts=parts or None)
+
+
+@prepare_app.command("vctk")
+def prepare_vctk(
+    src: Src,
+    out: Out,
+    jobs: Jobs = 1,
+    verify: Verify = False,
+    strict: Strict = False,
+    overwrite: Overwrite = False,
     mic: Annotated[
         str | None, typer.Option(help="VCTK 0.92 microphone: mic1 (default) | mic2.")
     ] = None,
-    audio_column: Annotated[str | None, typer.Option(help="HF: the audio column [audio].")] = None,
-    text_column: Annotated[str | None, typer.Option(help="HF: the transcript column.")] = None,
-    id_column: Annotated[str | None, typer.Option(help="HF: a column of unique ids.")] = None,
-    language: Annotated[str | None, typer.Option(help="folder/hf: language to record.")] = None,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help="Remove manifests in OUT this run does not write."),
-    ] = False,
 ) -> None:
-    """Scan a corpus into Lhotse manifests plus prepare_report.json (faults never stop it)."""
+    """VCTK 0.80 (wav48) or 0.92 (flac, two microphones)."""
+    _prepare("vctk", src, out, jobs, verify, strict, overwrite, mic=mic)
+
+
+@prepare_app.command("aishell")
+def prepare_aishell(
+    src: Src,
+    out: Out,
+    jobs: Jobs = 1,
+    verify: Verify = False,
+    strict: Strict = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """AISHELL-1: wav/{train,dev,test} with the transcript file."""
+    _prepare("aishell", src, out, jobs, verify, strict, overwrite)
+
+
+@prepare_app.command("folder")
+def prepare_folder(
+    src: Src,
+    out: Out,
+    jobs: Jobs = 1,
+    verify: Verify = False,
+    strict: Strict = False,
+    overwrite: Overwrite = False,
+    language: Language = None,
+) -> None:
+    """Any tree of wav/flac/mp3/ogg, with .txt/.lab or metadata.csv transcripts."""
+    _prepare("folder", src, out, jobs, verify, strict, overwrite, language=language)
+
+
+@prepare_app.command("hf")
+def prepare_hf(
+    src: Annotated[Path, typer.Argument(help="A saved HF dataset folder or parquet files.")],
+    out: Out,
+    jobs: Jobs = 1,
+    verify: Verify = False,
+    strict: Strict = False,
+    overwrite: Overwrite = False,
+    language: Language = None,
+    audio_column: Annotated[str | None, typer.Option(help="The audio column [audio].")] = None,
+    text_column: Annotated[str | None, typer.Option(help="The transcript column.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="A column of unique ids.")] = None,
+) -> None:
+    """A local Hugging Face dataset (audio written out once, then probed like files)."""
+    _prepare(
+        "hf",
+        src,
+        out,
+        jobs,
+        verify,
+        strict,
+        overwrite,
+        language=language,
+        audio_column=audio_column,
+        text_column=text_column,
+        id_column=id_column,
+    )
+
+
+def _prepare(
+    corpus: str, src: Path, out: Path, jobs: int, verify: bool, strict: bool, overwrite: bool,
+    **options: Any,
+) -> None:  # fmt: skip
     from academicodec.manifests import prepare as run_prepare
 
     with removed_if_failed(out):
         report = run_prepare(
-            corpus,
-            src,
-            out,
-            jobs=jobs,
-            verify=verify,
-            progress=tqdm_progress,
-            parts=parts or None,
-            mic=mic,
-            audio_column=audio_column,
-            text_column=text_column,
-            id_column=id_column,
-            language=language,
-            overwrite=overwrite,
-        )
+            corpus, src, out, jobs=jobs, verify=verify, progress=tqdm_progress,
+            overwrite=overwrite, **options,
+        )  # fmt: skip
     table = Table(title=f"{corpus}: {report.source}")
     for column in ("split", "recordings", "without text", "hours"):
         table.add_column(column, justify="left" if column == "split" else "right")
@@ -128,6 +218,17 @@ def prepare(
     console.print(f"manifests in {report.output}\nreport: {report.path}")
     if strict and report.skipped:
         raise typer.Exit(STRICT_FAILURE)
+
+
+def inputs_and_out(
+    paths: list[Path], command: str, inputs: str = "INPUT"
+) -> tuple[list[Path], Path]:
+    """The ``INPUT... OUT`` arguments: at least one input, then the output, last."""
+    if len(paths) < 2:
+        raise UserError(
+            f"{command} needs at least one {inputs} and then OUT (got {len(paths)} path)"
+        )
+    return list(paths[:-1]), paths[-1]
 
 
 @app.command()
@@ -153,8 +254,7 @@ def shard(
     from academicodec import distrib
     from academicodec.pipelines import ShardSettings, write_shards
 
-    if len(paths) < 2:
-        raise UserError("shard needs at least one MANIFEST and an OUT directory")
+    inputs, out = inputs_and_out(paths, "shard", "MANIFEST")
     settings = ShardSettings(
         sample_rate=sample_rate,
         samples_per_shard=samples_per_shard,
@@ -163,7 +263,6 @@ def shard(
         min_duration=min_duration,
         seed=seed,
     )
-    inputs, out = list(paths[:-1]), paths[-1]
     with removed_if_failed(out):
         index = write_shards(
             inputs, out, settings, jobs=jobs, overwrite=overwrite, progress=tqdm_progress
@@ -321,8 +420,7 @@ def tokenize(
     from academicodec.tokenizer.run import TokenizeSettings
     from academicodec.tokenizer.run import tokenize as run_tokenize
 
-    if len(paths) < 2:
-        raise UserError("tokenize needs at least one INPUT and an OUT directory")
+    inputs, out = inputs_and_out(paths, "tokenize")
     settings = TokenizeSettings(
         formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
         batch_seconds=batch_seconds,
@@ -338,23 +436,23 @@ def tokenize(
     )
     from academicodec.distrib import check_device
 
-    with removed_if_failed(paths[-1]):
+    with removed_if_failed(out):
         index = run_tokenize(
-            model, list(paths[:-1]), paths[-1], settings, text_model, check_device(device),
+            model, inputs, out, settings, text_model, check_device(device),
             tqdm_progress, overwrite=overwrite,
         )  # fmt: skip
     if index is None:
-        console.print(f"rank {distrib.rank()}: wrote its shards into {paths[-1]}")
+        console.print(f"rank {distrib.rank()}: wrote its shards into {out}")
         return
-    totals = index["totals"]
+    totals = index.totals
     console.print(
-        f"{totals['items']} items ({totals['seconds'] / 3600:.3f} h) -> "
-        f"{index['num_codebooks']} x {index['codebook_size']} codes at "
-        f"{index['frame_rate']:g} frames/s ({index['precision']}), "
-        f"{', '.join(index['formats'])} in {paths[-1]}"
+        f"{totals.items} items ({totals.seconds / 3600:.3f} h) -> "
+        f"{index.num_codebooks} x {index.codebook_size} codes at "
+        f"{index.frame_rate:g} frames/s ({index.precision}), "
+        f"{', '.join(index.formats)} in {out}"
     )
-    if index["skipped"]:
-        console.print(f"[yellow]skipped {len(index['skipped'])} item(s)[/] (tokenize_report.json)")
+    if index.skipped:
+        console.print(f"[yellow]skipped {len(index.skipped)} item(s)[/] (tokenize_report.json)")
 
 
 text_app = typer.Typer(
@@ -377,9 +475,8 @@ def text_train(
     """Train a sentencepiece model on the manifests' transcripts."""
     from academicodec.tokenizer.text import train_text_model
 
-    if len(paths) < 2:
-        raise UserError("text train needs at least one MANIFEST and an OUT model prefix")
-    model = train_text_model(list(paths[:-1]), paths[-1], vocab_size, model_type)
+    inputs, out = inputs_and_out(paths, "text train", "MANIFEST")
+    model = train_text_model(inputs, out, vocab_size, model_type)
     console.print(f"text model: {model}")
 
 
@@ -427,29 +524,23 @@ def evaluate_command(
     """Encode -> decode every item: PESQ, STOI, SI-SDR, mel distance, bitrate, code use."""
     from academicodec.evaluation import evaluate
 
-    if len(paths) < 2:
-        raise UserError("eval needs at least one INPUT and an OUT directory")
+    inputs, out = inputs_and_out(paths, "eval")
     from academicodec.distrib import check_device
 
-    with removed_if_failed(paths[-1]):
+    with removed_if_failed(out):
         summary = evaluate(
-            model, list(paths[:-1]), paths[-1], n_q, max_items, check_device(device),
+            model, inputs, out, n_q, max_items, check_device(device),
             tqdm_progress, bandwidth, precision,
         )  # fmt: skip
-    for level, results in summary["levels"].items():
-        overall = results["overall"]
+    for n_q, level in summary.levels.items():
+        overall = level.overall
         console.print(
-            f"n_q {level} ({results['kbps']:g} kbps): PESQ-WB "
-            f"{overall['pesq_wb'].get('mean', float('nan')):.3f}, STOI "
-            f"{overall['stoi'].get('mean', float('nan')):.3f}, SI-SDR "
-            f"{overall['si_sdr'].get('mean', float('nan')):.2f} dB"
-            + (
-                ""
-                if precision == "fp32"
-                else f", codes = fp32's: {results['codes_equal_to_fp32']:.2%}"
-            )
+            f"n_q {n_q} ({level.kbps:g} kbps): PESQ-WB {overall['pesq_wb'].mean_or_nan():.3f}, "
+            f"STOI {overall['stoi'].mean_or_nan():.3f}, "
+            f"SI-SDR {overall['si_sdr'].mean_or_nan():.2f} dB"
+            + ("" if precision == "fp32" else f", codes = fp32's: {level.codes_equal_to_fp32:.2%}")
         )
-    console.print(f"report: {paths[-1]}/report.md")
+    console.print(f"report: {out}/report.md")
 
 
 @app.command("import")

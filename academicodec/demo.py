@@ -101,7 +101,7 @@ def run_demo(
     result.rows.append(
         (
             "tokenize",
-            f"{index['totals']['items']} items x {index['num_codebooks']} codebooks",
+            f"{index.totals.items} items x {index.num_codebooks} codebooks",
             out / "codes" / "index.json",
         )
     )
@@ -111,18 +111,17 @@ def run_demo(
 
     log("[7/7] eval: PESQ, STOI, SI-SDR of the tiny model on the corpus")
     summary = evaluate(model_dir, [out / "shards"], out / "eval", progress=progress)
-    level = next(iter(summary["levels"].values()))
-    overall = level["overall"]
+    level = next(iter(summary.levels.values()))
     result.rows.append(
         (
             "eval",
-            f"PESQ-WB {overall['pesq_wb'].get('mean', float('nan')):.2f}, "
-            f"STOI {overall['stoi'].get('mean', float('nan')):.2f}",
+            f"PESQ-WB {level.overall['pesq_wb'].mean_or_nan():.2f}, "
+            f"STOI {level.overall['stoi'].mean_or_nan():.2f}",
             out / "eval" / "report.md",
         )
     )
-    usage = ", ".join(f"{100 * used:.0f}%" for used in level["codebooks"]["used"])
-    perplexity = ", ".join(f"{value:.0f}" for value in level["codebooks"]["perplexity"])
+    usage = ", ".join(f"{100 * used:.0f}%" for used in level.codebooks.used)
+    perplexity = ", ".join(f"{value:.0f}" for value in level.codebooks.perplexity)
     result.rows.append(
         ("codebooks", f"used {usage}; perplexity {perplexity}", out / "eval" / "summary.json")
     )

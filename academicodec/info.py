@@ -65,35 +65,37 @@ def _manifests(folder: Path) -> dict[str, Any]:
 
 
 def _shards(folder: Path) -> dict[str, Any]:
-    index = _json(folder / "index.json")
-    shards = index.get("shards", [])
+    from academicodec.pipelines.index import ShardIndex
+
+    index = ShardIndex.load(folder)
     return {
-        "sample_rate": index.get("sample_rate"),
-        "format": index.get("format"),
-        "shards": len(shards),
-        "samples": sum(s.get("samples", 0) for s in shards),
-        "hours": round(sum(s.get("seconds", 0.0) for s in shards) / 3600, 4),
-        "skipped": len(index.get("skipped", [])),
-        "manifests": index.get("manifests"),
+        "sample_rate": index.sample_rate,
+        "format": index.format,
+        "shards": len(index.shards),
+        "samples": index.total_samples,
+        "hours": round(index.total_seconds / 3600, 4),
+        "skipped": len(index.skipped),
+        "manifests": index.manifests,
     }
 
 
 def _codes(folder: Path, items: bool) -> dict[str, Any]:
-    index = _json(folder / "index.json")
-    totals = index.get("totals", {})
+    from academicodec.tokenizer.index import INDEX_NAME, CodesIndex
+
+    index = CodesIndex.read(folder / INDEX_NAME)
     summary = {
-        "items": totals.get("items"),
-        "hours": round(totals.get("seconds", 0.0) / 3600, 4),
-        "num_codebooks": index.get("num_codebooks"),
-        "codebook_size": index.get("codebook_size"),
-        "frame_rate": index.get("frame_rate"),
-        "sample_rate": index.get("sample_rate"),
-        "model": index.get("model"),
-        "preset": index.get("preset"),
-        "checkpoint_sha256": index.get("checkpoint_sha256"),
-        "precision": index.get("precision"),
-        "formats": sorted(index.get("formats", {})),
-        "skipped": len(index.get("skipped", [])),
+        "items": index.totals.items,
+        "hours": round(index.totals.seconds / 3600, 4),
+        "num_codebooks": index.num_codebooks,
+        "codebook_size": index.codebook_size,
+        "frame_rate": index.frame_rate,
+        "sample_rate": index.sample_rate,
+        "model": index.model,
+        "preset": index.preset,
+        "checkpoint_sha256": index.checkpoint_sha256,
+        "precision": index.precision,
+        "formats": sorted(index.formats),
+        "skipped": len(index.skipped),
     }
     if items:
         from academicodec.tokenizer.decode import iter_codes
@@ -119,15 +121,14 @@ def _model(path: Path) -> dict[str, Any]:
 
 
 def _evaluation(folder: Path) -> dict[str, Any]:
-    summary = _json(folder / "summary.json")
-    levels = {}
-    for level, results in summary.get("levels", {}).items():
-        overall = results.get("overall", {})
-        levels[level] = {
-            "kbps": results.get("kbps"),
-            **{name: stats.get("mean") for name, stats in overall.items()},
-        }
-    return {"preset": summary.get("preset"), "items": summary.get("items"), "levels": levels}
+    from academicodec.evaluation.summary import SUMMARY_NAME, EvalSummary
+
+    summary = EvalSummary.read(folder / SUMMARY_NAME)
+    levels = {
+        n_q: {"kbps": level.kbps, **{name: s.mean for name, s in level.overall.items()}}
+        for n_q, level in summary.levels.items()
+    }
+    return {"preset": summary.preset, "items": summary.items, "levels": levels}
 
 
 def _run(folder: Path) -> dict[str, Any]:

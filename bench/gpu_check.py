@@ -207,16 +207,16 @@ def tokenize_figures(root: Path, preset: str, sizes: Sizes, started: float) -> d
         index = tokenize(model_dir, [manifests], out, settings, device=sizes.device)
         _sync(sizes.device)
         wall = time.perf_counter() - begin
-        assert index is not None and index["precision"] == precision
+        assert index is not None and index.precision == precision
         codes = {m["id"]: c for c, _, m in CodesDataset(out, rank=0, world_size=1)}
         equal = sum(int((codes[k] == reference[k]).sum()) for k in reference)
         total = sum(reference[k].size for k in reference)
         figures[precision] = {
-            "audio_h_per_gpu_h": round(index["totals"]["seconds"] / wall, 1),
-            "audio_hours": round(index["totals"]["seconds"] / 3600, 3),
+            "audio_h_per_gpu_h": round(index.totals.seconds / wall, 1),
+            "audio_hours": round(index.totals.seconds / 3600, 3),
             "batch_seconds": round(budget, 1),
             "codes_equal_cpu_fp32": round(equal / total, 6),
-            "device_type": index["device_type"],
+            "device_type": index.device_type,
         }
     figures["encoder_in_memory"] = encoder_in_memory(model_dir, sizes, started)
     return figures

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from academicodec.evaluation.summary import EvalSummary
 from academicodec.ids import key_safe
 from academicodec.models import CodecModel
 from academicodec.models.mel import MelSpectrogram
@@ -19,7 +20,7 @@ def write_plots(
     model: CodecModel,
     examples: list[tuple[str, np.ndarray, np.ndarray]],
     codes_by_level: dict[int, list[np.ndarray]],
-    summary: dict[str, Any],
+    summary: EvalSummary,
 ) -> list[Path]:
     import matplotlib
 
@@ -50,14 +51,14 @@ def write_plots(
         axes[0][k].set_xlabel("code")
     fig.tight_layout()
     written.append(_save(fig, folder / "codebook_usage.png", plt))
-    if len(summary["levels"]) > 1:
-        levels = sorted(summary["levels"].items(), key=lambda kv: int(kv[0]))
+    if len(summary.levels) > 1:
+        levels = sorted(summary.levels.items(), key=lambda kv: int(kv[0]))
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
         for axis, metric in zip(axes, ("pesq_wb", "stoi", "si_sdr"), strict=True):
             points = [
-                (int(n), level["overall"][metric]["mean"])
+                (int(n), level.overall[metric].mean)
                 for n, level in levels
-                if level["overall"][metric].get("count")
+                if level.overall[metric].count
             ]
             if points:
                 axis.plot(*zip(*points, strict=True), marker="o")

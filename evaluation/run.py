@@ -4,7 +4,6 @@ and plots. Bad or too-short items are skipped and listed, never fatal."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 import statistics
 from pathlib import Path
@@ -16,7 +15,13 @@ import torch
 from academicodec.errors import UserError
 from academicodec.evaluation import metrics
 from academicodec.evaluation.plots import write_plots
-from academicodec.files import atomic_write_bytes
+from academicodec.evaluation.summary import (
+    SUMMARY_NAME,
+    CodebookStats,
+    EvalSummary,
+    LevelSummary,
+    MetricStats,
+)
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.precision import PRECISIONS, numerics
 from academicodec.outputs import claim_output
@@ -39,7 +44,7 @@ def evaluate(
     progress: ProgressFactory = silent_progress,
     bandwidths: list[float] | None = None,
     precision: str = "fp32",
-) -> dict[str, Any]:
+) -> EvalSummary:
     """Score ``model_path`` on ``inputs`` at each ``n_q_values`` / ``bandwidths`` (kbps)
     level; returns the summary written to summary.json.
 
@@ -77,7 +82,7 @@ def evaluate(
     bar.close()
     summary = _summary(model, rows, codes_by_level, skipped, precision)
     _write_csv(out_dir / "items.csv", rows)
-    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    summary.write(out_dir / SUMMARY_NAME)
     plots = write_plots(out_dir / "plots", model, examples, codes_by_level, summary)
     (out_dir / "report.md").write_text(_report(summary, plots, out_dir), encoding="utf-8")
     return summary
@@ -137,20 +142,20 @@ def _score(
     return row, codes[0].t().cpu().numpy(), reconstruction
 
 
-def _stats(values: list[float]) -> dict[str, float | int]:
+def _stats(values: list[float]) -> MetricStats:
     if not values:
-        return {"count": 0}
+        return MetricStats(0)
     mean = statistics.fmean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {
-        "count": len(values),
-        "mean": round(mean, 4),
-        "median": round(statistics.median(values), 4),
-        "ci95": round(1.96 * spread / math.sqrt(len(values)), 4),
-    }
+    return MetricStats(
+        count=len(values),
+        mean=round(mean, 4),
+        median=round(statistics.median(values), 4),
+        ci95=round(1.96 * spread / math.sqrt(len(values)), 4),
+    )
 
 
-def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _group(rows: list[dict[str, Any]]) -> dict[str, MetricStats]:
     return {m: _stats([r[m] for r in rows if r.get(m) is not None]) for m in METRICS}
 
 
@@ -160,41 +165,41 @@ def _summary(
     codes_by_level: dict[int, list[np.ndarray]],
     skipped: list[dict[str, Any]],
     precision: str,
-) -> dict[str, Any]:
+) -> EvalSummary:
     levels = {}
     for n_q, codes in sorted(codes_by_level.items()):
         mine = [r for r in rows if r["n_q"] == n_q]
-        stats = metrics.code_statistics(np.concatenate(codes), model.codebook_size)
-        bits = sum(stats["entropy_bits"])
+        stats = CodebookStats(**metrics.code_statistics(np.concatenate(codes), model.codebook_size))
+        bits = sum(stats.entropy_bits)
         equal = sum(r.pop("equal_to_fp32") for r in mine) / max(
             sum(r.pop("codes") for r in mine), 1
         )
-        levels[str(n_q)] = {
-            "kbps": model.bitrate_kbps(n_q),
-            "codes_equal_to_fp32": round(equal, 6),
-            "entropy_bits_per_frame": round(bits, 3),
-            "entropy_coded_kbps": round(bits * model.frame_rate / 1000, 3),
-            "codebooks": stats,
-            "overall": _group(mine),
-            "by_corpus": {
+        levels[str(n_q)] = LevelSummary(
+            kbps=model.bitrate_kbps(n_q),
+            codes_equal_to_fp32=round(equal, 6),
+            entropy_bits_per_frame=round(bits, 3),
+            entropy_coded_kbps=round(bits * model.frame_rate / 1000, 3),
+            codebooks=stats,
+            overall=_group(mine),
+            by_corpus={
                 c: _group([r for r in mine if r["corpus"] == c])
                 for c in sorted({r["corpus"] for r in mine})
             },
-            "by_speaker": {
+            by_speaker={
                 s: _group([r for r in mine if r["speaker"] == s])
                 for s in sorted({r["speaker"] for r in mine})
             },
-        }
-    return {
-        "preset": model.config.name,
-        "precision": precision,
-        "sample_rate": model.sample_rate,
-        "frame_rate": model.frame_rate,
-        "codebook_size": model.codebook_size,
-        "items": len({r["id"] for r in rows}),
-        "levels": levels,
-        "skipped": skipped,
-    }
+        )
+    return EvalSummary(
+        preset=model.config.name,
+        precision=precision,
+        sample_rate=model.sample_rate,
+        frame_rate=model.frame_rate,
+        codebook_size=model.codebook_size,
+        items=len({r["id"] for r in rows}),
+        levels=levels,
+        skipped=skipped,
+    )
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -205,46 +210,37 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def _report(summary: dict[str, Any], plots: list[Path], out_dir: Path) -> str:
+def _report(summary: EvalSummary, plots: list[Path], out_dir: Path) -> str:
+    agreement = ", ".join(
+        f"{level.codes_equal_to_fp32:.2%} at n_q {n}" for n, level in summary.levels.items()
+    )
+    made = "" if summary.precision == "fp32" else f" (equal to fp32's: {agreement})"
     lines = [
-        f"# Evaluation: {summary['preset']}",
+        f"# Evaluation: {summary.preset}",
         "",
-        f"{summary['items']} items at {summary['sample_rate']} Hz, "
-        f"{len(summary['skipped'])} skipped (see summary.json). Codes made at "
-        f"{summary['precision']}"
-        + (
-            ""
-            if summary["precision"] == "fp32"
-            else " (equal to fp32's: "
-            + ", ".join(
-                f"{level['codes_equal_to_fp32']:.2%} at n_q {n}"
-                for n, level in summary["levels"].items()
-            )
-            + ")"
-        )
-        + ", decoded in fp32.",
+        f"{summary.items} items at {summary.sample_rate} Hz, "
+        f"{len(summary.skipped)} skipped (see summary.json). Codes made at "
+        f"{summary.precision}{made}, decoded in fp32.",
         "",
         "| n_q | kbps | entropy-coded kbps | " + " | ".join(METRICS) + " |",
         "|---" * (3 + len(METRICS)) + "|",
     ]
-    for n_q, level in summary["levels"].items():
+    for n_q, level in summary.levels.items():
         cells = []
         for metric in METRICS:
-            stats = level["overall"][metric]
-            cells.append(f"{stats['mean']:.3f} ± {stats['ci95']:.3f}" if stats["count"] else "–")
+            stats = level.overall[metric]
+            cells.append(f"{stats.mean:.3f} ± {stats.ci95:.3f}" if stats.count else "–")
         lines.append(
-            f"| {n_q} | {level['kbps']:g} | {level['entropy_coded_kbps']:g} | "
-            + " | ".join(cells)
-            + " |"
+            f"| {n_q} | {level.kbps:g} | {level.entropy_coded_kbps:g} | " + " | ".join(cells) + " |"
         )
-    for level in summary["levels"].values():
-        if len(level["by_corpus"]) > 1:
+    for level in summary.levels.values():
+        if len(level.by_corpus) > 1:
             lines += ["", "Per corpus (mean PESQ-WB / STOI):", ""]
-            for corpus, group in level["by_corpus"].items():
+            for corpus, group in level.by_corpus.items():
                 pesq_wb, stoi = group["pesq_wb"], group["stoi"]
                 lines.append(
-                    f"- {corpus}: {pesq_wb.get('mean', float('nan')):.3f} / "
-                    f"{stoi.get('mean', float('nan')):.3f} ({stoi.get('count', 0)} items)"
+                    f"- {corpus}: {pesq_wb.mean_or_nan():.3f} / {stoi.mean_or_nan():.3f} "
+                    f"({stoi.count} items)"
                 )
             break
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(out_dir)})" for p in plots]

@@ -6,13 +6,13 @@ against its sha256; a resumed run uses the same records to decide what to rewrit
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from academicodec.errors import UserError
-from academicodec.files import atomic_write_bytes, sha256_file
+from academicodec.files import sha256_file
+from academicodec.results import Result
 
 INDEX_NAME = "index.json"
 
@@ -42,8 +42,12 @@ class ShardRecord:
 
 
 @dataclass
-class ShardIndex:
+class ShardIndex(Result):
     """What ``shard`` wrote. ``plan`` fingerprints the arguments and items that shaped it."""
+
+    KIND = "shard index"
+    FORMAT_VERSION = 1
+    READS = (1,)
 
     sample_rate: int
     format: str
@@ -65,7 +69,6 @@ class ShardIndex:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format_version": 1,
             "tool_version": self.tool_version,
             "sample_rate": self.sample_rate,
             "format": self.format,
@@ -85,11 +88,22 @@ class ShardIndex:
             "skipped": self.skipped,
         }
 
-    def write(self, folder: Path) -> Path:
-        path = folder / INDEX_NAME
-        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        atomic_write_bytes(path, text.encode("utf-8"))
-        return path
+    def write(self, folder: Path) -> Path:  # type: ignore[override]
+        return super().write(folder / INDEX_NAME)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShardIndex:
+        return cls(
+            sample_rate=int(data["sample_rate"]),
+            format=data["format"],
+            samples_per_shard=int(data["samples_per_shard"]),
+            plan=data["plan"],
+            shards=[ShardRecord(**s) for s in data["shards"]],
+            manifests=list(data.get("manifests", [])),
+            settings=dict(data.get("settings", {})),
+            skipped=list(data.get("skipped", [])),
+            tool_version=data.get("tool_version", ""),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> ShardIndex:
@@ -97,25 +111,9 @@ class ShardIndex:
         path = Path(path)
         if path.is_dir():
             path = path / INDEX_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(
-                sample_rate=int(data["sample_rate"]),
-                format=data["format"],
-                samples_per_shard=int(data["samples_per_shard"]),
-                plan=data["plan"],
-                shards=[ShardRecord(**s) for s in data["shards"]],
-                manifests=list(data.get("manifests", [])),
-                settings=dict(data.get("settings", {})),
-                skipped=list(data.get("skipped", [])),
-                tool_version=data.get("tool_version", ""),
-            )
-        except FileNotFoundError as exc:
-            raise UserError(
-                f"{path} not found: is this a shard folder written by 'shard'?"
-            ) from exc
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{path} is not a valid shard index: {exc}") from exc
+        if not path.is_file():
+            raise UserError(f"{path} not found: is this a shard folder written by 'shard'?")
+        return cls.read(path)
 
     def verify(self, folder: Path) -> dict[str, str]:
         """Every shard that does not match its record, with the reason."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from academicodec.errors import UserError
 from academicodec.models import load_codec
 from academicodec.outputs import claim_output
 from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.tokenizer.index import INDEX_NAME, CodesIndex
 from academicodec.tokenizer.readers import CodesDataset, Item, iter_parquet, iter_shar
 from academicodec.tokenizer.run import checkpoint_sha256
 
@@ -34,11 +34,12 @@ def decode_codes(
     least the same preset); other weights decode to noise, so that is refused unless
     ``force``."""
     folder = Path(codes_dir)
-    if not (folder / "index.json").is_file():
+    if not (folder / INDEX_NAME).is_file():
         raise UserError(f"{folder} holds no tokenize output (index.json is missing)")
+    index = CodesIndex.read(folder / INDEX_NAME)
     out = claim_output(out_dir, "decode", [folder])
     model = load_codec(model_path).to(device)
-    _check_model(folder, model_path, model.config.name, force)
+    _check_model(folder, index, model_path, model.config.name, force)
     wanted = set(ids) if ids else None
     written, found = [], set()
     bar = progress(len(wanted) if wanted else 0, "decoding")
@@ -67,13 +68,14 @@ def decode_codes(
     return written
 
 
-def _check_model(folder: Path, model_path: str | Path, preset: str, force: bool) -> None:
-    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-    made_with = index.get("checkpoint_sha256")
-    if force or made_with is None or checkpoint_sha256(model_path) == made_with:
+def _check_model(
+    folder: Path, index: CodesIndex, model_path: str | Path, preset: str, force: bool
+) -> None:
+    made_with = index.checkpoint_sha256
+    if force or checkpoint_sha256(model_path) == made_with:
         return
     raise UserError(
-        f"{folder} was made by {index.get('model')} (preset {index.get('preset')}, sha256 "
+        f"{folder} was made by {index.model} (preset {index.preset}, sha256 "
         f"{made_with[:12]}), not by {model_path} (preset {preset}): its codes would decode "
         "to noise; pass the same model, or --force"
     )

@@ -21,15 +21,9 @@ from torch.utils.data import IterableDataset, get_worker_info
 from academicodec import distrib
 from academicodec.errors import UserError
 from academicodec.pipelines.tario import iter_tar_samples
+from academicodec.tokenizer.index import INDEX_NAME, CodesIndex
 
 Item = tuple[np.ndarray, list[int], dict[str, Any]]
-
-
-def _index(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / "index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{folder} is not a tokenize output (index.json unreadable)") from exc
 
 
 class CodesDataset(IterableDataset):
@@ -49,10 +43,10 @@ class CodesDataset(IterableDataset):
     ) -> None:
         super().__init__()
         self.folder = Path(folder)
-        index = _index(self.folder)
-        if "webdataset" not in index["formats"]:
+        index = CodesIndex.read(self.folder / INDEX_NAME)
+        if "webdataset" not in index.formats:
             raise UserError(f"{folder} has no webdataset output (tokenize --format webdataset)")
-        self.shards = [self.folder / s["name"] for s in index["formats"]["webdataset"]]
+        self.shards = [self.folder / s.name for s in index.formats["webdataset"]]
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
         self.rank = distrib.rank() if rank is None else rank
         self.world_size = distrib.world_size() if world_size is None else world_size

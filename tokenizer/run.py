@@ -10,7 +10,6 @@ recorded and kept by a re-run, so a killed run resumes to the same output.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -25,7 +24,7 @@ import torch
 
 from academicodec import __version__, distrib
 from academicodec.errors import UserError
-from academicodec.files import atomic_write_bytes, sha256_file
+from academicodec.files import sha256_file
 from academicodec.jobs import Job, files_match, fingerprint
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
@@ -36,12 +35,18 @@ from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.tokenizer.feed import audio_batches, on_device
+from academicodec.tokenizer.index import (
+    INDEX_NAME,
+    REPORT_NAME,
+    CodesIndex,
+    CodesShard,
+    CodesTotals,
+    TokenizeReport,
+)
 from academicodec.tokenizer.plan import OutputShard, batches, output_shards
 from academicodec.tokenizer.text import TextTokenizer
 from academicodec.tokenizer.writers import FORMATS, ShardOutput
 
-REPORT_NAME = "tokenize_report.json"
-INDEX_NAME = "index.json"
 BATCHING = ("auto", "groups", "one-call")
 # Settings that only change how fast codes are made, never the codes or the files (the
 # batching tests prove it): a resume may change them; the plan fingerprint leaves them out.
@@ -94,7 +99,7 @@ def tokenize(
     progress: ProgressFactory = silent_progress,
     wait_timeout: float = 1800.0,
     overwrite: bool = False,
-) -> dict[str, Any] | None:
+) -> CodesIndex | None:
     """Encode every item of ``inputs``; returns the index on rank 0 (``None`` elsewhere).
 
     An OUT holding codes of another run (other model, inputs or settings) is refused
@@ -147,12 +152,11 @@ def tokenize(
         return None
     records = job.wait_for_all(len(shards), wait_timeout)
     index = _index(model, model_path, model_sha, shards, records, settings, skipped, plan)
-    atomic_write_bytes(out_dir / INDEX_NAME, (json.dumps(index, indent=2) + "\n").encode())
+    index.write(out_dir / INDEX_NAME)
     _remove_unlisted(out_dir, index)
     job.remove_leftovers()
-    report = {"skipped": index["skipped"], "seconds_encoded_here": round(seconds, 2)}
-    report["wall_seconds"] = round(time.monotonic() - started, 2)
-    atomic_write_bytes(out_dir / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
+    wall = round(time.monotonic() - started, 2)
+    TokenizeReport(index.skipped, round(seconds, 2), wall).write(out_dir / REPORT_NAME)
     return index
 
 
@@ -312,14 +316,9 @@ def _meta(
     return meta
 
 
-def _remove_unlisted(out_dir: Path, index: dict[str, Any]) -> None:
+def _remove_unlisted(out_dir: Path, index: CodesIndex) -> None:
     """Delete every codes file the index does not list (an earlier run's formats/shards)."""
-    listed = {
-        out_dir / name
-        for shards in index["formats"].values()
-        for shard in shards
-        for name in shard["files"]
-    }
+    listed = {out_dir / name for name in index.files()}
     for fmt in FORMATS:
         folder = out_dir / fmt
         if not folder.is_dir():
@@ -374,32 +373,33 @@ def _index(
     settings: TokenizeSettings,
     skipped: list[dict[str, Any]],
     plan: str,
-) -> dict[str, Any]:
+) -> CodesIndex:
     per_format = {
-        fmt: [{"rank": s.rank, **r["files"][fmt]} for s, r in zip(shards, records, strict=True)]
+        fmt: [
+            CodesShard(rank=s.rank, **r["files"][fmt]) for s, r in zip(shards, records, strict=True)
+        ]
         for fmt in settings.formats
     }
-    return {
-        "format_version": 1,
-        "tool_version": __version__,
-        "model": str(model_path),
-        "preset": model.config.name,
-        "checkpoint_sha256": model_sha,
-        "num_codebooks": settings.n_q or model.num_codebooks,
-        "codebook_size": model.codebook_size,
-        "frame_rate": model.frame_rate,
-        "sample_rate": model.sample_rate,
-        "hop_length": model.hop_length,
-        "precision": settings.precision,
-        "compile": settings.compile,
-        "device_type": "+".join(sorted({r.get("device_type", "cpu") for r in records})),
-        "torch_version": torch.__version__,
-        "plan": plan,
-        "formats": per_format,
-        "totals": {
-            "items": sum(r["count"] for r in records),
-            "seconds": round(sum(i.seconds for s in shards for i in s.items), 3),
-            "shards": len(shards),
-        },
-        "skipped": skipped + [s for r in records for s in r["skipped"]],
-    }
+    return CodesIndex(
+        tool_version=__version__,
+        model=str(model_path),
+        preset=model.config.name,
+        checkpoint_sha256=model_sha,
+        num_codebooks=settings.n_q or model.num_codebooks,
+        codebook_size=model.codebook_size,
+        frame_rate=model.frame_rate,
+        sample_rate=model.sample_rate,
+        hop_length=model.hop_length,
+        precision=settings.precision,
+        compile=settings.compile,
+        device_type="+".join(sorted({r.get("device_type", "cpu") for r in records})),
+        torch_version=torch.__version__,
+        plan=plan,
+        formats=per_format,
+        totals=CodesTotals(
+            items=sum(r["count"] for r in records),
+            seconds=round(sum(i.seconds for s in shards for i in s.items), 3),
+            shards=len(shards),
+        ),
+        skipped=skipped + [s for r in records for s in r["skipped"]],
+    )

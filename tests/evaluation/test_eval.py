@@ -9,6 +9,7 @@ import soundfile as sf
 import torch
 
 from academicodec.evaluation import evaluate
+from academicodec.evaluation.summary import EvalSummary
 from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import make_folder, make_libritts
 from academicodec.models import build_codec, save_codec
@@ -31,14 +32,14 @@ def test_eval_writes_every_output(tmp_path: Path) -> None:
 
     out = tmp_path / "eval"
     summary = evaluate(model, [tmp_path / "m-libritts", tmp_path / "m-folder"], out, [2, 4])
-    assert set(summary["levels"]) == {"2", "4"}
-    level = summary["levels"]["4"]
-    assert set(level["by_corpus"]) == {"libritts", "folder"}
-    assert level["by_corpus"]["libritts"]["stoi"]["count"] == 3
+    assert set(summary.levels) == {"2", "4"}
+    level = summary.levels["4"]
+    assert set(level.by_corpus) == {"libritts", "folder"}
+    assert level.by_corpus["libritts"]["stoi"].count == 3
     # 3 clips; the silent one's STOI and SI-SDR are undefined (issue 15), not 0 and -80 dB
-    assert level["by_corpus"]["folder"]["si_sdr"]["count"] == 3
-    assert level["by_corpus"]["folder"]["stoi"]["count"] == 3
-    assert level["kbps"] == 2.0 and level["entropy_coded_kbps"] <= 2.0
+    assert level.by_corpus["folder"]["si_sdr"].count == 3
+    assert level.by_corpus["folder"]["stoi"].count == 3
+    assert level.kbps == 2.0 and level.entropy_coded_kbps <= 2.0
 
     with open(out / "items.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -46,8 +47,9 @@ def test_eval_writes_every_output(tmp_path: Path) -> None:
     quiet = next(r for r in rows if r["id"].endswith("quiet") and r["n_q"] == "4")
     assert quiet["pesq_wb"] == "" and "PESQ" in quiet["notes"]  # undefined, recorded
     assert quiet["stoi"] == "" and quiet["si_sdr"] == "" and "silent reference" in quiet["notes"]
-    assert any("shorter than one frame" in s["reason"] for s in summary["skipped"])
-    assert json.loads((out / "summary.json").read_text()) == summary
+    assert any("shorter than one frame" in s["reason"] for s in summary.skipped)
+    assert EvalSummary.read(out / "summary.json") == summary
+    assert json.loads((out / "summary.json").read_text())["format_version"] == 1
     report = (out / "report.md").read_text()
     assert "pesq_wb" in report and "Per corpus" in report
     plots = sorted((out / "plots").glob("*.png"))

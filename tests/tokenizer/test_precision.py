@@ -13,6 +13,7 @@ from academicodec.errors import UserError
 from academicodec.evaluation import evaluate
 from academicodec.models import build_codec
 from academicodec.models.precision import numerics
+from academicodec.tokenizer.index import CodesIndex
 from academicodec.tokenizer.readers import CodesDataset
 from academicodec.tokenizer.run import TokenizeSettings, tokenize
 from tests.helpers import run_cli
@@ -75,8 +76,8 @@ def test_bf16_agreement_with_fp32_is_measured(
     assert 0.8 < agreement < 1.0  # bf16 really ran (codes differ) yet mostly agrees
 
     summary = evaluate(model_dir, [corpus], tmp_path / "eval", [2], max_items=4, precision="bf16")
-    level = summary["levels"]["2"]
-    assert summary["precision"] == "bf16" and 0.8 < level["codes_equal_to_fp32"] <= 1.0
+    level = summary.levels["2"]
+    assert summary.precision == "bf16" and 0.8 < level.codes_equal_to_fp32 <= 1.0
     assert "Codes made at bf16" in (tmp_path / "eval" / "report.md").read_text()
     result = run_cli(
         "eval", str(corpus), str(tmp_path / "eval-cli"), "-m", str(model_dir),
@@ -95,10 +96,8 @@ def test_a_resume_never_mixes_precisions(
         tokenize(model_dir, [corpus], out, TokenizeSettings(precision="bf16", items_per_shard=5))
     # speed-only settings may change between a run and its resumption
     faster = TokenizeSettings(workers=1, items_per_shard=5, batch_seconds=5, batching="one-call")
-    assert (
-        tokenize(model_dir, [corpus], out, faster)["formats"]
-        == json.loads((fp32 / "index.json").read_text())["formats"]
-    )
+    resumed = tokenize(model_dir, [corpus], out, faster)
+    assert resumed is not None and resumed.formats == CodesIndex.read(fp32 / "index.json").formats
 
 
 def test_compile_keeps_the_codes(
