@@ -434,11 +434,11 @@ def tokenize(
         batching=batching,
         bucket_seconds=bucket_seconds,
     )
-    from academicodec.distrib import check_device
+    from academicodec.distrib import local_device
 
     with removed_if_failed(out):
         index = run_tokenize(
-            model, inputs, out, settings, text_model, check_device(device),
+            model, inputs, out, settings, text_model, local_device(device),
             tqdm_progress, overwrite=overwrite,
         )  # fmt: skip
     if index is None:

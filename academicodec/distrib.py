@@ -147,6 +147,15 @@ def _env_int(*names: str, default: int) -> int:
     return default
 
 
+def local_device(requested: str) -> str:
+    """``--device cuda`` under a launcher means this rank's own GPU (``LOCAL_RANK``, or
+    SLURM's ``SLURM_LOCALID``), not every rank on GPU 0; checked like ``check_device``."""
+    device = check_device(requested)
+    if device == "cuda":
+        return f"cuda:{local_rank() % torch.cuda.device_count()}"
+    return device
+
+
 def check_device(requested: str, allow_auto: bool = False) -> str:
     """``--device`` checked in one line: ``cpu``, ``cuda``, ``cuda:N`` (and ``auto`` where
     a command picks), and CUDA only where this torch has a device."""
