@@ -250,7 +250,8 @@ def _encode_shard(
                 for row, index in enumerate(batch["indices"]):
                     samples = int(batch["lengths"][row])
                     frames = math.ceil(samples / hop)
-                    encoded[index] = codes[row][:, :frames].t().to(torch.int16).cpu().numpy()
+                    # C order whatever the batch: the files' bytes never depend on batching
+                    encoded[index] = np.ascontiguousarray(codes[row][:, :frames].t().numpy())
                     audio_seconds += samples / rate
             bar.update(len(batch["indices"]) + len(batch["errors"]))
     output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
@@ -278,8 +279,9 @@ def _write_shard(
 def _encode(
     model: CodecModel, wav: torch.Tensor, lengths: torch.Tensor, settings: TokenizeSettings,
     one_call: bool, runner: GroupRunner,
-) -> list[torch.Tensor]:  # fmt: skip
-    """Codes [K, F] per row; a batch of one long item is encoded chunk by chunk."""
+) -> torch.Tensor:  # fmt: skip
+    """Codes [B, K, F] as int16 on the host (one copy a batch, not one per item); a batch
+    of one long item is encoded chunk by chunk."""
     chunk = int(settings.max_chunk_seconds * model.sample_rate) // model.hop_length
     chunk *= model.hop_length
     if wav.shape[0] == 1 and int(lengths[0]) > chunk:
@@ -294,8 +296,9 @@ def _encode(
             )[0]
             for start in range(0, total, chunk)
         ]
-        return [torch.cat(parts, dim=-1)]
-    return list(model.encode(wav, lengths, settings.n_q, runner, one_call=one_call))
+        return torch.cat(parts, dim=-1)[None].to(torch.int16).cpu()
+    codes = model.encode(wav, lengths, settings.n_q, runner, one_call=one_call)
+    return codes.to(torch.int16).cpu()
 
 
 def _meta(

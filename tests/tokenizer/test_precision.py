@@ -161,3 +161,20 @@ def test_bf16_reaches_every_cpu_group_thread() -> None:
     assert torch.equal(serial, threaded)
     with torch.inference_mode():
         assert not torch.equal(model.encode(wav, lengths), serial)  # bf16 was really on
+
+
+def test_files_do_not_depend_on_batching(corpus: Path, model_dir: Path, tmp_path: Path) -> None:
+    """Batching is a speed-only setting (a resume may change it), so the files it writes must
+    be byte-identical, not just hold equal codes - including each array's memory order."""
+    formats = ("webdataset", "shar", "parquet")
+    runs = {
+        "groups": TokenizeSettings(formats, items_per_shard=5, workers=0),
+        "alone": TokenizeSettings(formats, items_per_shard=5, workers=0, batch_seconds=0),
+        "one-call": TokenizeSettings(formats, items_per_shard=5, workers=0, batching="one-call"),
+        "small-batches": TokenizeSettings(formats, items_per_shard=5, workers=0, batch_seconds=3),
+    }
+    indexes = {name: tokenize(model_dir, [corpus], tmp_path / name, s) for name, s in runs.items()}
+    reference = indexes["groups"]
+    assert reference is not None
+    for name, index in indexes.items():
+        assert index is not None and index.formats == reference.formats, name
