@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from academicodec import distrib
-from academicodec.files import atomic_write_bytes, sha256_file
+from academicodec.files import atomic_write_bytes
 
 PROGRESS_DIR = ".progress"
 
@@ -38,20 +38,6 @@ def fingerprint(*parts: Any) -> str:
         digest.update(json.dumps(part, sort_keys=True).encode())
         digest.update(b"|")
     return digest.hexdigest()
-
-
-def files_match(
-    out: Path, names: list[str], sha256: list[str], size: int, hash_contents: bool
-) -> bool:
-    """Every file in ``names`` (relative to ``out``) exists, their sizes sum to ``size`` and,
-    with ``hash_contents``, each has its recorded sha256."""
-    paths = [out / name for name in names]
-    try:
-        if sum(path.stat().st_size for path in paths) != size:
-            return False
-    except OSError:
-        return False
-    return not hash_contents or [sha256_file(p) for p in paths] == sha256
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from academicodec.evaluation.summary import (
     MetricStats,
 )
 from academicodec.models import CodecModel, load_codec
-from academicodec.models.precision import PRECISIONS, numerics
+from academicodec.models.precision import check_precision, numerics
 from academicodec.outputs import claim_output
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
@@ -51,8 +51,7 @@ def evaluate(
     Codes are made at ``precision`` (as ``tokenize --precision`` makes them) and decoded in
     fp32, so the scores compare codes; at another precision than fp32 each level also
     reports the fraction of codes equal to fp32's."""
-    if precision not in PRECISIONS:
-        raise UserError(f"--precision: choose from {', '.join(PRECISIONS)}, not {precision!r}")
+    check_precision(precision)
     out_dir = Path(out).expanduser().resolve()
     claim_output(out_dir, "eval", list(inputs))
     model = load_codec(model_path).to(device)
@@ -171,9 +170,7 @@ def _summary(
         mine = [r for r in rows if r["n_q"] == n_q]
         stats = CodebookStats(**metrics.code_statistics(np.concatenate(codes), model.codebook_size))
         bits = sum(stats.entropy_bits)
-        equal = sum(r.pop("equal_to_fp32") for r in mine) / max(
-            sum(r.pop("codes") for r in mine), 1
-        )
+        equal = sum(r["equal_to_fp32"] for r in mine) / max(sum(r["codes"] for r in mine), 1)
         levels[str(n_q)] = LevelSummary(
             kbps=model.bitrate_kbps(n_q),
             codes_equal_to_fp32=round(equal, 6),

@@ -154,7 +154,7 @@ class CodecModel(nn.Module, ABC):
         # In compat mode each item runs alone at its own length, as the original does.
         single = self.config.compat and lengths is not None
         if (wav.device.type != "cpu" if one_call is None else one_call) and not single:
-            return self._encode_batch(wav, lengths if lengths is None else valid, n_q)
+            return self._encode_batch(wav, None if lengths is None else valid, n_q)
         groups = micro_batches(valid, wav.device, single)
 
         def work(rows: Tensor) -> Tensor:

@@ -23,7 +23,15 @@ from contextlib import contextmanager
 
 import torch
 
+from academicodec.errors import UserError
+
 PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def check_precision(precision: str) -> None:
+    """One line naming ``--precision`` for a value that is none of ``PRECISIONS``."""
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision: choose from {', '.join(PRECISIONS)}, not {precision!r}")
 
 
 def _switches() -> list[object]:
@@ -35,8 +43,7 @@ def _switches() -> list[object]:
 def numerics(precision: str, device: str | torch.device) -> Iterator[None]:
     """Run the body with ``precision``'s matmul/conv settings and autocast on ``device``;
     every switch is restored on exit."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    check_precision(precision)
     switches = _switches()
     saved = [switch.fp32_precision for switch in switches]
     autotune = torch.backends.cudnn.benchmark

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from academicodec.errors import UserError
-from academicodec.files import sha256_file
+from academicodec.files import file_problem
 from academicodec.results import Result
 
 INDEX_NAME = "index.json"
@@ -26,19 +26,9 @@ class ShardRecord:
     sha256: str
 
     def verify(self, folder: Path, hash_contents: bool = True) -> str | None:
-        """``None`` when the file on disk is this record's shard, else what is wrong.
-
-        ``hash_contents=False`` checks existence and size only (cheap, for files this run
-        just wrote); the default re-reads the file and compares its sha256.
-        """
-        path = folder / self.name
-        if not path.is_file():
-            return "missing"
-        if path.stat().st_size != self.bytes:
-            return f"size {path.stat().st_size} != {self.bytes}"
-        if hash_contents and sha256_file(path) != self.sha256:
-            return "sha256 mismatch"
-        return None
+        """``None`` when the file on disk is this record's shard, else what is wrong
+        (``hash_contents=False``: presence and size only, for files this run just wrote)."""
+        return file_problem(folder, [self.name], [self.sha256], self.bytes, hash_contents)
 
 
 @dataclass

@@ -24,11 +24,11 @@ import torch
 
 from academicodec import __version__, distrib
 from academicodec.errors import UserError
-from academicodec.files import sha256_file
-from academicodec.jobs import Job, files_match, fingerprint
+from academicodec.files import file_problem, sha256_file
+from academicodec.jobs import Job, fingerprint
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
-from academicodec.models.precision import PRECISIONS, numerics
+from academicodec.models.precision import check_precision, numerics
 from academicodec.models.scheduling import GroupRunner
 from academicodec.outputs import claim_output, refuse_other_plan
 from academicodec.pipelines.items import ShardItem
@@ -73,10 +73,7 @@ class TokenizeSettings:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
             raise UserError(f"--format: choose from {', '.join(FORMATS)} (got {unknown})")
-        if self.precision not in PRECISIONS:
-            raise UserError(
-                f"--precision: choose from {', '.join(PRECISIONS)}, not {self.precision!r}"
-            )
+        check_precision(self.precision)
         if self.batching not in BATCHING:
             raise UserError(f"--batching: choose from {', '.join(BATCHING)}, not {self.batching!r}")
         if self.bucket_seconds < 0:
@@ -130,13 +127,16 @@ def tokenize(
     # Files are written by a background thread while the next shard encodes; at most one
     # shard waits to be written, so memory stays bounded.
     # On CPU a batch's length groups encode concurrently, one intra-op thread each.
-    with ThreadPoolExecutor(max_workers=1) as writer, GroupRunner() as runner:
+    with (
+        ThreadPoolExecutor(max_workers=1) as writer,
+        GroupRunner() as runner,
+        numerics(settings.precision, device),
+    ):
         pending: Future[None] | None = None
         for shard in mine:
-            with numerics(settings.precision, device):
-                encoded, shard_seconds = _encode_shard(
-                    model, shard, batches, out_dir, settings, texts, device, bar, runner
-                )
+            encoded, shard_seconds = _encode_shard(
+                model, shard, batches, out_dir, settings, texts, device, bar, runner
+            )
             if pending is not None:
                 pending.result()  # re-raises a write error here
             pending = writer.submit(_write_shard, job, shard, encoded, settings)
@@ -355,14 +355,14 @@ def _unit_name(number: int) -> str:
 
 def _files_match(out_dir: Path, record: dict[str, Any], hash_contents: bool) -> bool:
     """Every format's files of a completion record are on disk as recorded."""
-    return all(
-        files_match(
+    return not any(
+        file_problem(
             out_dir,
             entry["files"],
             [entry["sha256"], *entry["extra_sha256"]],
             entry["bytes"],
             hash_contents,
-        )  # fmt: skip
+        )
         for entry in record["files"].values()
     )
 
