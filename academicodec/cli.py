@@ -11,7 +11,7 @@ import logging
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -220,9 +220,12 @@ def _prepare(
         raise typer.Exit(STRICT_FAILURE)
 
 
+PathOrUrl = TypeVar("PathOrUrl", str, Path)
+
+
 def inputs_and_out(
-    paths: list[Path], command: str, inputs: str = "INPUT"
-) -> tuple[list[Path], Path]:
+    paths: list[PathOrUrl], command: str, inputs: str = "INPUT"
+) -> tuple[list[PathOrUrl], PathOrUrl]:
     """The ``INPUT... OUT`` arguments: at least one input, then the output, last."""
     if len(paths) < 2:
         raise UserError(
@@ -234,8 +237,11 @@ def inputs_and_out(
 @app.command()
 def shard(
     paths: Annotated[
-        list[Path],
-        typer.Argument(help="MANIFEST... OUT: cut manifests (or prepare dirs), then OUT"),
+        list[str],
+        typer.Argument(
+            help="MANIFEST... OUT: cut manifests (or prepare dirs), then OUT; paths or URLs "
+            "(s3://...)"
+        ),
     ],
     sample_rate: Annotated[int, typer.Option("--sample-rate", "-r", help="Target rate, Hz.")],
     samples_per_shard: Annotated[int, typer.Option(min=1, help="Samples in every shard.")] = 1000,
@@ -308,9 +314,9 @@ def presets(
 @app.command()
 def train(
     preset: Annotated[str, typer.Option(help="Preset name or YAML path.")],
-    data: Annotated[Path, typer.Option(help="Shard folder (or its index.json).")],
+    data: Annotated[str, typer.Option(help="Shard folder (or its index.json); a path or URL.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, TensorBoard.")],
-    val: Annotated[Path | None, typer.Option(help="Validation shards (default: --data).")] = None,
+    val: Annotated[str | None, typer.Option(help="Validation shards (default: --data).")] = None,
     max_steps: Annotated[int, typer.Option(min=1, help="Stop after this many steps.")] = 1000,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
@@ -370,12 +376,15 @@ def export(
 @app.command()
 def tokenize(
     paths: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
-            help="INPUT... OUT: manifests, prepare/shard folders, audio folders, HF data"
+            help="INPUT... OUT: manifests, prepare/shard folders, audio folders, HF data; "
+            "manifests, shards and OUT may be URLs (s3://...)"
         ),
     ],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Export dir or checkpoint.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Export dir or checkpoint (path or URL).")
+    ],
     formats: Annotated[
         str, typer.Option("--format", help="webdataset,shar,parquet")
     ] = "webdataset",
@@ -392,7 +401,7 @@ def tokenize(
         typer.Option(min=0.001, help="kbps instead of --n-q (EnCodec 24 kHz: 6 = 8 codebooks)."),
     ] = None,
     text_model: Annotated[
-        Path | None, typer.Option(help="sentencepiece model (text train).")
+        str | None, typer.Option(help="sentencepiece model (text train); path or URL.")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
     workers: Annotated[int, typer.Option(min=0, help="DataLoader workers reading audio.")] = 2,
@@ -504,8 +513,13 @@ def decode(
 
 @app.command("eval")
 def evaluate_command(
-    paths: Annotated[list[Path], typer.Argument(help="INPUT... OUT: manifests, shards, folders")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Export dir or checkpoint.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="INPUT... OUT: manifests, shards, folders; paths or URLs (s3://...)"),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Export dir or checkpoint (path or URL).")
+    ],
     n_q: Annotated[
         list[int] | None,
         typer.Option("--n-q", min=1, help="Codebooks to use (repeat for a curve)."),

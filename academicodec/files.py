@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from academicodec.errors import UserError
 
@@ -59,27 +60,13 @@ def umask() -> int:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(HASH_BLOCK):
-            digest.update(block)
+        return sha256_stream(f)
+
+
+def sha256_stream(f: BinaryIO) -> str:
+    """sha256 of what is left to read in ``f`` (a local or a remote file)."""
+    digest = hashlib.sha256()
+    while block := f.read(HASH_BLOCK):
+        digest.update(block)
     return digest.hexdigest()
-
-
-def file_problem(
-    folder: Path, names: list[str], sha256: list[str], size: int, hash_contents: bool = True
-) -> str | None:
-    """``None`` when the files ``names`` (relative to ``folder``) are the ones recorded -
-    all present, ``size`` bytes together and, with ``hash_contents``, each with its sha256 -
-    else what is wrong. ``hash_contents=False`` is the cheap check for files this run just
-    wrote (their writer hashed them)."""
-    paths = [folder / name for name in names]
-    missing = [name for name, path in zip(names, paths, strict=True) if not path.is_file()]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    actual = sum(path.stat().st_size for path in paths)
-    if actual != size:
-        return f"size {actual} != {size}"
-    if hash_contents and [sha256_file(path) for path in paths] != sha256:
-        return "sha256 mismatch"
-    return None

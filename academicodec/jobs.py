@@ -2,13 +2,16 @@
 
 One life cycle for every stage that writes shards: a **plan** (a fingerprint of the inputs
 and every setting that shapes the output) -> each rank takes its **units** -> each unit's
-files are written atomically (``files.atomic_path``) -> a **completion record** (the plan,
+files are written atomically (``storage.Folder.writing``: a rename on disk, one upload to a
+bucket) -> a **completion record** (the plan,
 the files' sha256 and sizes) is written last -> rank 0 waits for every record and merges
 the index. A re-run keeps each unit whose record belongs to the same plan and whose files
 still match it, and redoes the rest, so a run killed at any point (even SIGKILL, between
 two writes) resumes to the output an uninterrupted run gives: a unit without a record, or
 whose files no longer match, is simply done again. The record's format is the stage's own
-payload under ``{"plan": ...}``.
+payload under ``{"plan": ...}``. OUT may be a local folder or a bucket prefix
+(``storage.Folder``): records are objects like any other output, so ranks on machines that
+share only a bucket resume and merge the same way.
 """
 
 from __future__ import annotations
@@ -18,17 +21,16 @@ import json
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from academicodec import distrib
-from academicodec.files import atomic_write_bytes
+from academicodec.storage import Folder
 
 PROGRESS_DIR = ".progress"
 
 # Does a record (in the job's folder) still describe the files on disk? ``hash_contents=False``
 # checks presence and sizes only (rank 0 at merge time: each writer hashed as it wrote).
-Check = Callable[[Path, dict[str, Any], bool], bool]
+Check = Callable[[Folder, dict[str, Any], bool], bool]
 
 
 def fingerprint(*parts: Any) -> str:
@@ -44,19 +46,19 @@ def fingerprint(*parts: Any) -> str:
 class Job:
     """The units of one plan in ``out``; ``name(k)`` names unit ``k`` (and its record)."""
 
-    out: Path
+    out: Folder
     plan: str
     name: Callable[[int], str]
     check: Check
 
-    def record_path(self, k: int) -> Path:
-        return self.out / PROGRESS_DIR / f"{self.name(k)}.json"
+    def record_name(self, k: int) -> str:
+        return f"{PROGRESS_DIR}/{self.name(k)}.json"
 
     def record(self, k: int, hash_contents: bool = True) -> dict[str, Any] | None:
         """Unit ``k``'s record if it belongs to this plan and its files still match."""
         try:
-            data = json.loads(self.record_path(k).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(self.out.read_text(self.record_name(k)) or "null")
+        except ValueError:
             return None
         if not isinstance(data, dict) or data.get("plan") != self.plan:
             return None
@@ -71,7 +73,9 @@ class Job:
 
     def complete(self, k: int, payload: dict[str, Any]) -> None:
         """Record unit ``k`` as done - only after all its files are in place."""
-        atomic_write_bytes(self.record_path(k), json.dumps({"plan": self.plan, **payload}).encode())
+        self.out.write_bytes(
+            self.record_name(k), json.dumps({"plan": self.plan, **payload}).encode()
+        )
 
     def wait_for_all(self, count: int, timeout: float) -> list[dict[str, Any]]:
         """Rank 0: the records of units ``0..count-1``, waiting (up to ``timeout`` without
@@ -82,8 +86,11 @@ class Job:
 
     def remove_leftovers(self) -> None:
         """Temporary files of writes that never finished (a killed rank); rank 0 calls this
-        once every unit is recorded, when no rank is writing any more."""
-        for path in sorted(self.out.rglob(".*"), reverse=True):
+        once every unit is recorded, when no rank is writing any more. (A bucket has none:
+        there, files are written locally and uploaded whole.)"""
+        if self.out.local is None:
+            return
+        for path in sorted(self.out.local.rglob(".*"), reverse=True):
             if path.is_file() and path.name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
             elif path.is_dir() and path.name.startswith(".tmp-"):  # a writer's scratch folder

@@ -5,7 +5,8 @@ folder is fine as long as it holds this stage's output or nothing of ours. What 
 happen is a stage writing into another stage's output - the forgotten OUT of
 ``shard manifests/libritts manifests/vctk`` would otherwise put LibriTTS shards into the
 VCTK manifest folder - or into one of its own inputs. ``claim_output`` refuses both in one
-line naming the folder and what it holds; ``removed_if_failed`` (used by the CLI) deletes an
+line naming the folder and what it holds (OUT may be a bucket prefix: ``claim_folder``);
+``removed_if_failed`` (used by the CLI) deletes an
 OUT a failed command created and left empty.
 """
 
@@ -20,69 +21,106 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from academicodec.errors import UserError
+from academicodec.storage import Folder, is_file, is_url, local, looks_like_url
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
+WRITE_TEST = ".write-test-"
 
 
-def detect_stage(folder: Path) -> tuple[str, str] | None:
-    """``(stage, what shows it)`` for a folder holding one of our stages' outputs."""
-    if not folder.is_dir():
+def detect_stage(folder: Folder | Path) -> tuple[str, str] | None:
+    """``(stage, what shows it)`` for a folder (or bucket prefix) holding one of our
+    stages' outputs."""
+    folder = folder if isinstance(folder, Folder) else Folder.of(folder)
+    if folder.local is not None and not folder.local.is_dir():
         return None
-    if (folder / "prepare_report.json").is_file() or any(folder.glob("*_recordings_*.jsonl*")):
+    if folder.is_file("prepare_report.json") or folder.files(pattern="*_recordings_*.jsonl*"):
         return "prepare", "manifests"
-    index = folder / "index.json"
-    if index.is_file():
+    text = folder.read_text("index.json")
+    if text is not None:
         try:
-            data = json.loads(index.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(text)
+        except ValueError:
             data = {}
         if isinstance(data, dict) and "num_codebooks" in data:
             return "tokenize", "codes (index.json of tokenize)"
         if isinstance(data, dict) and "shards" in data:
             return "shard", "shards (index.json of shard)"
-    if (folder / "config.yaml").is_file() and (folder / "model.safetensors").is_file():
+    if folder.is_file("config.yaml") and folder.is_file("model.safetensors"):
         return "export", "a codec export (config.yaml + model.safetensors)"
-    if (folder / "summary.json").is_file():
+    if folder.is_file("summary.json"):
         return "eval", "an evaluation (summary.json)"
-    if (folder / "checkpoints").is_dir():
+    if folder.files("checkpoints"):
         return "train", "a training run (checkpoints/)"
     return None
 
 
 def claim_output(out: str | Path, stage: str, inputs: Sequence[str | Path] = ()) -> Path:
-    """The resolved OUT folder, created and proven writable, after refusing (one line):
-    a regular file; one of the inputs, or a folder holding one; a folder
+    """``claim_folder`` for the stages that write to a local folder only: the resolved path
+    (a URL is refused in one line - ``Path`` would quietly make a local ``s3:`` folder)."""
+    if looks_like_url(out):
+        raise UserError(
+            f"OUT {out}: {stage} writes to a local folder (shard, tokenize and eval write to URLs)"
+        )
+    folder = claim_folder(out, stage, inputs)
+    assert folder.local is not None
+    return folder.local
+
+
+def claim_folder(out: str | Path, stage: str, inputs: Sequence[str | Path] = ()) -> Folder:
+    """OUT (a local folder or a URL prefix), created and proven writable, after refusing
+    (one line): a regular file; one of the inputs, or a folder holding one; a folder
     holding another stage's output; audio files where a stage writes no audio."""
-    path = Path(out).expanduser().resolve()
-    if path.exists() and not path.is_dir():
-        raise UserError(f"OUT {path} is a file, not a folder")
+    folder = Folder.of(out)
+    if folder.local is not None and folder.local.exists() and not folder.local.is_dir():
+        raise UserError(f"OUT {folder} is a file, not a folder")
+    if folder.local is None and is_file(folder.location):
+        raise UserError(f"OUT {folder} is an object (a file), not a prefix")
     for source in inputs:
-        src = Path(source).expanduser().resolve()
-        if path == src or (src.is_dir() and path in src.parents):
-            raise UserError(f"OUT {path} overlaps the input {src}: give {stage} its own folder")
-    found = detect_stage(path)
+        if _overlaps(folder, local(source)):
+            raise UserError(
+                f"OUT {folder} overlaps the input {local(source)}: give {stage} its own folder"
+            )
+    found = detect_stage(folder)
     if found is not None and found[0] != stage:
         raise UserError(
-            f"OUT {path} holds {found[1]}, not {stage} output: is OUT missing from the "
+            f"OUT {folder} holds {found[1]}, not {stage} output: is OUT missing from the "
             f"command? Give {stage} an empty folder (or its own earlier OUT to resume)"
         )
-    if stage != "decode" and path.is_dir() and _has_audio(path):
-        raise UserError(f"OUT {path} holds audio files (an input corpus?): choose another folder")
+    if stage != "decode" and _has_audio(folder):
+        raise UserError(f"OUT {folder} holds audio files (an input corpus?): choose another folder")
+    _prove_writable(folder)
+    return folder
+
+
+def _overlaps(folder: Folder, source: str | Path) -> bool:
+    if is_url(source) != (folder.local is None):
+        return False
+    if folder.local is not None:
+        src = Path(source)
+        return folder.local == src or (src.is_dir() and folder.local in src.parents)
+    src = str(source).rstrip("/")
+    return folder.location == src or folder.location.startswith(src + "/")
+
+
+def _has_audio(folder: Folder) -> bool:
+    return any(Path(name).suffix.lower() in AUDIO_SUFFIXES for name in folder.files(pattern="*"))
+
+
+def _prove_writable(folder: Folder) -> None:
+    if folder.local is None:  # one small object: a missing bucket or key fails here
+        folder.write_bytes(WRITE_TEST, b"")
+        folder.remove(WRITE_TEST)
+        return
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        folder.local.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder.local, prefix=WRITE_TEST)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UserError(f"OUT {path} is not a writable directory: {exc.strerror}") from exc
-    return path
+        raise UserError(f"OUT {folder} is not a writable directory: {exc.strerror}") from exc
 
 
-def _has_audio(folder: Path) -> bool:
-    return any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir() if p.is_file())
-
-
-def refuse_other_plan(out_dir: Path, plan: str, overwrite: bool, what: str) -> None:
+def refuse_other_plan(out: Folder, plan: str, overwrite: bool, what: str) -> None:
     """The one check that OUT's outputs were made with these settings: ``index.json`` and
     every completion record (``.progress/*.json``) carry the ``plan`` fingerprint of the
     run that wrote them (inputs, settings, model); another plan there is refused in one
@@ -91,26 +129,24 @@ def refuse_other_plan(out_dir: Path, plan: str, overwrite: bool, what: str) -> N
     if overwrite:
         return
     made_by = None
-    index = out_dir / "index.json"
-    if index.is_file():
-        previous = _read_json(index)
-        if previous.get("plan") != plan:
-            settings = previous.get("settings") or {"model": previous.get("model")}
-            made_by = f"{what} made with other inputs or settings (there: {settings})"
-    records = sorted((out_dir / ".progress").glob("*.json"))
-    if made_by is None and any(_read_json(r).get("plan") not in (None, plan) for r in records):
+    previous = _read_json(out, "index.json")
+    if previous and previous.get("plan") != plan:
+        settings = previous.get("settings") or {"model": previous.get("model")}
+        made_by = f"{what} made with other inputs or settings (there: {settings})"
+    records = out.files(".progress", "*.json")
+    if made_by is None and any(_read_json(out, r).get("plan") not in (None, plan) for r in records):
         made_by = f"{what} of an unfinished run with other inputs or settings"
     if made_by is not None:
         raise UserError(
-            f"OUT {out_dir} holds {made_by}; use another OUT, or --overwrite to replace "
+            f"OUT {out} holds {made_by}; use another OUT, or --overwrite to replace "
             "them (files the new run does not write are removed)"
         )
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(folder: Folder, name: str) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(folder.read_text(name) or "{}")
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -120,6 +156,9 @@ def removed_if_failed(out: str | Path) -> Iterator[None]:
     """Remove ``out`` again if the body fails after creating it and leaves nothing in it
     but hidden scratch (``.inputs``, ``.progress``); partial output of a long run that was
     interrupted stays, for the re-run to resume."""
+    if is_url(out):  # a prefix is no folder to remove
+        yield
+        return
     path = Path(out).expanduser()
     existed = path.exists()
     try:

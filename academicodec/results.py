@@ -11,12 +11,11 @@ and converts itself to and from plain JSON data (the file layout is the document
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from academicodec import __version__
 from academicodec.errors import UserError
-from academicodec.files import atomic_write_bytes
+from academicodec.storage import Location, read_text, write_bytes
 
 
 class Result:
@@ -57,14 +56,15 @@ class Result:
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{source} is not a valid {cls.KIND}: missing or bad {exc}") from exc
 
-    def write(self, path: Path) -> Path:
-        atomic_write_bytes(path, self.to_json().encode("utf-8"))
+    def write(self, path: Location) -> Location:
+        """Write atomically to ``path`` (a local path or a URL)."""
+        write_bytes(path, self.to_json().encode("utf-8"))
         return path
 
     @classmethod
-    def read(cls, path: Path) -> Self:
+    def read(cls, path: Location) -> Self:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError as exc:
             raise UserError(f"{path} not found: no {cls.KIND} there") from exc
         except OSError as exc:

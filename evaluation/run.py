@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from academicodec import storage
 from academicodec.errors import UserError
 from academicodec.evaluation import metrics
 from academicodec.evaluation.plots import write_plots
@@ -24,11 +25,12 @@ from academicodec.evaluation.summary import (
 )
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.precision import check_precision, numerics
-from academicodec.outputs import claim_output
+from academicodec.outputs import claim_folder
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.storage import scratch_dir
 
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")
 EXAMPLES = 3
@@ -52,13 +54,14 @@ def evaluate(
     fp32, so the scores compare codes; at another precision than fp32 each level also
     reports the fraction of codes equal to fp32's."""
     check_precision(precision)
-    out_dir = Path(out).expanduser().resolve()
-    claim_output(out_dir, "eval", list(inputs))
-    model = load_codec(model_path).to(device)
+    folder = claim_folder(out, "eval", list(inputs))
+    # Written locally (OUT, or a staging folder uploaded at the end for a bucket).
+    out_dir = folder.local or scratch_dir("eval")
+    model = load_codec(storage.local_copy(model_path)).to(device)
     chosen = [model.resolve_n_q(n) for n in n_q_values or []]
     chosen += [model.resolve_n_q(kbps=k) for k in bandwidths or []]
     levels: list[int | None] = list(chosen) if chosen else [None]
-    items, skipped = collect_items(list(inputs), out_dir / ".inputs")
+    items, skipped = collect_items(list(inputs), folder.workdir(".inputs"))
     items = items[:max_items] if max_items else items
     if not items:
         raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
@@ -84,6 +87,8 @@ def evaluate(
     summary.write(out_dir / SUMMARY_NAME)
     plots = write_plots(out_dir / "plots", model, examples, codes_by_level, summary)
     (out_dir / "report.md").write_text(_report(summary, plots, out_dir), encoding="utf-8")
+    if folder.local is None:
+        folder.upload_tree(out_dir)
     return summary
 
 

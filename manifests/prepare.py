@@ -52,10 +52,9 @@ def prepare(
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, not {jobs}")
     src_path = Path(src).expanduser().resolve()
-    out_path = Path(out).expanduser().resolve()
     if not src_path.exists():
         raise UserError(f"source {src} does not exist")
-    claim_output(out_path, "prepare", [src_path])
+    out_path = claim_output(out, "prepare", [src_path])
     scan = _scan(corpus, src_path, out_path, options)
     return build_manifests(corpus, src_path, out_path, scan, jobs, verify, progress, overwrite)
 

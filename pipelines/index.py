@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from academicodec import storage
 from academicodec.errors import UserError
-from academicodec.files import file_problem
 from academicodec.results import Result
+from academicodec.storage import Folder
 
 INDEX_NAME = "index.json"
 
@@ -25,10 +26,10 @@ class ShardRecord:
     bytes: int
     sha256: str
 
-    def verify(self, folder: Path, hash_contents: bool = True) -> str | None:
-        """``None`` when the file on disk is this record's shard, else what is wrong
+    def verify(self, folder: Folder, hash_contents: bool = True) -> str | None:
+        """``None`` when the stored file is this record's shard, else what is wrong
         (``hash_contents=False``: presence and size only, for files this run just wrote)."""
-        return file_problem(folder, [self.name], [self.sha256], self.bytes, hash_contents)
+        return folder.problem([self.name], [self.sha256], self.bytes, hash_contents)
 
 
 @dataclass
@@ -78,8 +79,9 @@ class ShardIndex(Result):
             "skipped": self.skipped,
         }
 
-    def write(self, folder: Path) -> Path:  # type: ignore[override]
-        return super().write(folder / INDEX_NAME)
+    def write(self, folder: Folder | storage.Location) -> storage.Location:  # type: ignore[override]
+        folder = folder if isinstance(folder, Folder) else Folder.of(folder)
+        return super().write(folder.path(INDEX_NAME))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShardIndex:
@@ -96,20 +98,21 @@ class ShardIndex(Result):
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> ShardIndex:
-        """Load ``path`` (an ``index.json`` or the folder holding one)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / INDEX_NAME
-        if not path.is_file():
+    def load(cls, path: storage.Location) -> ShardIndex:
+        """Load ``path`` (an ``index.json`` or the folder holding one; local or a URL)."""
+        if not storage.is_url(path):
+            path = Path(path)
+        if storage.is_dir(path):
+            path = storage.join(path, INDEX_NAME)
+        if not storage.is_file(path):
             raise UserError(f"{path} not found: is this a shard folder written by 'shard'?")
         return cls.read(path)
 
-    def verify(self, folder: Path) -> dict[str, str]:
+    def verify(self, folder: storage.Location) -> dict[str, str]:
         """Every shard that does not match its record, with the reason."""
         problems = {}
         for record in self.shards:
-            problem = record.verify(folder)
+            problem = record.verify(Folder.of(folder))
             if problem:
                 problems[record.name] = problem
         return problems

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lhotse import CutSet, RecordingSet, load_manifest
 from lhotse.cut import Cut
 
+from academicodec import storage
 from academicodec.errors import UserError
 from academicodec.ids import key_safe
+from academicodec.storage import Location
 
 CUTS_GLOB = "*_cuts_*.jsonl.gz"
 
@@ -27,13 +28,15 @@ class ShardItem:
     """One sample to write: a window of a recording, plus the metadata for its JSON."""
 
     key: str
-    source: str  # file path, a shard tar path (with ``member``), or a serialised cut
+    source: str  # file path or URL, a shard tar (with ``member``), or a serialised cut
     is_file: bool
     start: int  # in samples of the recording
     frames: int
     recording_rate: int
     meta: dict[str, Any]
     member: str | None = None  # the audio member's name when ``source`` is a shard tar
+    # Where that member's bytes lie in the tar (offset, size): one ranged read, no scan.
+    span: tuple[int, int] | None = None
 
     @property
     def seconds(self) -> float:
@@ -43,28 +46,30 @@ class ShardItem:
         return [self.key, self.source, self.member, self.start, self.frames, self.recording_rate]
 
 
-def find_manifests(paths: list[str | Path]) -> list[Path]:
-    """Expand folders (a ``prepare`` output) into their cut manifests; check files exist."""
-    found: list[Path] = []
+def find_manifests(paths: list[Location]) -> list[Location]:
+    """Expand folders (a ``prepare`` output) into their cut manifests; check files exist.
+    Paths may be URLs (``s3://bucket/manifests``)."""
+    found: list[Location] = []
     for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            cuts = sorted(path.glob(CUTS_GLOB))
+        path = storage.local(raw)
+        if storage.is_dir(path):
+            cuts = storage.glob(path, CUTS_GLOB)
             if not cuts:
                 raise UserError(f"{path} holds no cut manifests ({CUTS_GLOB})")
             found.extend(cuts)
-        elif path.is_file():
+        elif storage.is_file(path):
             found.append(path)
         else:
             raise UserError(f"manifest {path} does not exist")
     if not found:
         raise UserError("no manifests given")
-    return [p.resolve() for p in found]
+    return found
 
 
-def load_cuts(path: Path) -> CutSet:
+def load_cuts(path: Location) -> CutSet:
+    """A manifest's cuts (a manifest at a URL is downloaded first: manifests are small)."""
     try:
-        manifest = load_manifest(path)
+        manifest = load_manifest(storage.local_copy(path))
     except Exception as exc:
         raise UserError(f"{path} is not a Lhotse manifest: {exc}") from exc
     if isinstance(manifest, CutSet):
@@ -76,13 +81,14 @@ def load_cuts(path: Path) -> CutSet:
 
 
 def plan_items(
-    manifests: list[Path], max_duration: float, min_duration: float
+    manifests: list[Location], max_duration: float, min_duration: float
 ) -> tuple[list[ShardItem], list[dict[str, Any]]]:
     """All items of ``manifests`` sorted by key, and the cuts skipped with their reasons."""
     items: dict[str, ShardItem] = {}
     skipped: list[dict[str, Any]] = []
     for path in manifests:
-        corpus_hint = path.name.split("_cuts_")[0] if "_cuts_" in path.name else None
+        name = storage.basename(path)
+        corpus_hint = name.split("_cuts_")[0] if "_cuts_" in name else None
         for cut in load_cuts(path):
             for item in _cut_items(cut, max_duration, corpus_hint):
                 if item.frames < min_duration * item.recording_rate:
@@ -102,7 +108,9 @@ def _cut_items(cut: Cut, max_duration: float, corpus_hint: str | None) -> list[S
         raise UserError(f"cut {cut.id} has no recording; shard needs audio manifests")
     rate = recording.sampling_rate
     source = recording.sources[0]
-    is_file = len(recording.sources) == 1 and source.type == "file"
+    # A file, or a URL our storage reads (lhotse itself would need smart_open for it).
+    readable = source.type == "file" or (source.type == "url" and storage.is_url(source.source))
+    is_file = len(recording.sources) == 1 and readable
     first = round(cut.start * rate)
     total = min(cut.num_samples or round(cut.duration * rate), recording.num_samples - first)
     windows = split_windows(cut, total, rate, max_duration)

@@ -28,7 +28,7 @@ from typing import Any
 
 from torch.utils.data import IterableDataset, get_worker_info
 
-from academicodec import distrib
+from academicodec import distrib, storage
 from academicodec.pipelines.decode import decode_sample
 from academicodec.pipelines.index import INDEX_NAME, ShardIndex
 from academicodec.pipelines.tario import iter_tar_samples
@@ -37,7 +37,7 @@ Sample = dict[str, Any]
 LOG = logging.getLogger("academicodec.data")
 
 
-def _read_shard(path: Path) -> Iterator[Sample | None]:
+def _read_shard(path: storage.Location) -> Iterator[Sample | None]:
     """Each sample of ``path``; ``None`` (after a warning) for one that does not decode; a
     tar that breaks off ends the shard with a warning."""
     key = "its start"
@@ -46,17 +46,21 @@ def _read_shard(path: Path) -> Iterator[Sample | None]:
             try:
                 yield decode_sample(key, files)
             except Exception as exc:  # a corrupt member: skip it, keep training
-                LOG.warning("skipping sample %s of %s: %s", key, path.name, exc)
+                LOG.warning("skipping sample %s of %s: %s", key, storage.basename(path), exc)
                 yield None
     except (tarfile.TarError, OSError, EOFError) as exc:
-        LOG.warning("skipping the rest of %s after %s: %s", path.name, key, exc)
+        LOG.warning("skipping the rest of %s after %s: %s", storage.basename(path), key, exc)
         yield None
 
 
-def _folder_and_index(path: str | Path) -> tuple[Path, ShardIndex]:
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    return folder, ShardIndex.load(folder / INDEX_NAME if path.is_dir() else path)
+def _folder_and_index(path: storage.Location) -> tuple[storage.Location, ShardIndex]:
+    """The shard folder (a local path or a URL) and its index, from either of them."""
+    if not storage.is_url(path):
+        path = Path(path)
+    if storage.is_dir(path):
+        return path, ShardIndex.load(storage.join(path, INDEX_NAME))
+    folder = str(path).rsplit("/", 1)[0] if storage.is_url(path) else Path(path).parent
+    return folder, ShardIndex.load(path)
 
 
 def _worker() -> tuple[int, int]:
@@ -73,7 +77,7 @@ class ExactOnceSamples(IterableDataset):
 
     def __init__(
         self,
-        index: str | Path,
+        index: storage.Location,
         decode: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
@@ -100,7 +104,7 @@ class ExactOnceSamples(IterableDataset):
         for record in self.index.shards:
             first, last = max(start, offset), min(end, offset + record.samples)
             if first < last:
-                path = self.folder / record.name
+                path = storage.join(self.folder, record.name)
                 for key, files in iter_tar_samples(path, skip=first - offset, limit=last - first):
                     yield decode_sample(key, files) if self.decode else {"key": key, **files}
             offset += record.samples
@@ -117,7 +121,7 @@ class TrainingStream(IterableDataset):
 
     def __init__(
         self,
-        index: str | Path,
+        index: storage.Location,
         epoch_length: int | None = None,
         shuffle_buffer: int = 256,
         seed: int = 0,
@@ -168,7 +172,7 @@ class TrainingStream(IterableDataset):
         while records:
             record = rng.choices(records, [r.samples for r in records])[0]
             good = 0
-            for sample in _read_shard(self.folder / record.name):
+            for sample in _read_shard(storage.join(self.folder, record.name)):
                 if sample is None:
                     skipped += 1
                     continue

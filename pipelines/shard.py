@@ -14,22 +14,21 @@ import random
 import tarfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
-from academicodec import __version__, distrib
+from academicodec import __version__, distrib, storage
 from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
-from academicodec.files import atomic_path
 from academicodec.jobs import PROGRESS_DIR, Job, fingerprint
-from academicodec.outputs import claim_output, refuse_other_plan
+from academicodec.outputs import claim_folder, refuse_other_plan
 from academicodec.pipelines.index import ShardIndex, ShardRecord
 from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
 from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.storage import Folder
 
 FORMATS = ("flac", "wav")
 
@@ -62,8 +61,8 @@ class ShardSettings:
 
 
 def write_shards(
-    manifests: list[str | Path],
-    out: str | Path,
+    manifests: list[storage.Location],
+    out: storage.Location,
     settings: ShardSettings,
     jobs: int = 1,
     overwrite: bool = False,
@@ -77,9 +76,8 @@ def write_shards(
     """
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, not {jobs}")
-    out_dir = Path(out).expanduser().resolve()
     manifest_paths = find_manifests(list(manifests))
-    claim_output(out_dir, "shard", list(manifests))
+    out_dir = claim_folder(out, "shard", list(manifests))
     items, skipped = plan_items(manifest_paths, settings.max_duration, settings.min_duration)
     if not items:
         raise UserError(f"no samples to write from {[str(p) for p in manifest_paths]}")
@@ -132,11 +130,11 @@ def _fingerprint(groups: list[list[ShardItem]], settings: ShardSettings) -> str:
     return fingerprint(asdict(settings), *[[item.fingerprint() for item in g] for g in groups])
 
 
-def _job(out_dir: Path, plan: str) -> Job:
+def _job(out_dir: Folder, plan: str) -> Job:
     return Job(out_dir, plan, shard_name, _shard_matches)
 
 
-def _shard_matches(out_dir: Path, data: dict[str, Any], hash_contents: bool) -> bool:
+def _shard_matches(out_dir: Folder, data: dict[str, Any], hash_contents: bool) -> bool:
     return ShardRecord(**data["record"]).verify(out_dir, hash_contents) is None
 
 
@@ -157,13 +155,13 @@ def _run(
 
 
 def write_one_shard(
-    out_dir: Path, k: int, items: list[ShardItem], settings: ShardSettings, plan: str
+    out_dir: Folder, k: int, items: list[ShardItem], settings: ShardSettings, plan: str
 ) -> int:
     """Write shard ``k`` atomically, then record its completion."""
-    final = out_dir / shard_name(k)
+    name = shard_name(k)
     skipped: list[dict[str, Any]] = []
     samples, seconds = 0, 0.0
-    with atomic_path(final) as temporary, open(temporary, "wb") as f:
+    with out_dir.writing(name) as temporary, open(temporary, "wb") as f:
         hashing = HashingWriter(f)
         with TarSampleWriter(hashing) as tar:
             for item in items:
@@ -188,7 +186,7 @@ def write_one_shard(
                 samples += 1
                 seconds += len(audio) / settings.sample_rate
     record = ShardRecord(
-        name=final.name,
+        name=name,
         samples=samples,
         seconds=round(seconds, 3),
         bytes=hashing.size,
@@ -201,14 +199,10 @@ def write_one_shard(
 def read_item(item: ShardItem, sample_rate: int) -> np.ndarray:
     """The item's window as mono float32 at ``sample_rate``."""
     if item.member is not None:  # a sample inside a shard written by ``shard``
-        with tarfile.open(item.source, "r:") as tar:
-            handle = tar.extractfile(item.member)
-            if handle is None:
-                raise ValueError(f"{item.source} has no member {item.member}")
-            mono, rate = load_audio(handle.read())
+        mono, rate = load_audio(_member_bytes(item))
         return resample(mono, rate, sample_rate)
     if item.is_file:
-        with sf.SoundFile(item.source) as f:
+        with storage.path_or_file(item.source) as source, sf.SoundFile(source) as f:
             if item.start:
                 f.seek(item.start)
             samples = f.read(item.frames, dtype="float32", always_2d=True)
@@ -223,9 +217,25 @@ def read_item(item: ShardItem, sample_rate: int) -> np.ndarray:
     return resample(mono, item.recording_rate, sample_rate)
 
 
-def _remove_stale(out_dir: Path, count: int) -> None:
+def _member_bytes(item: ShardItem) -> bytes:
+    """A tar member's bytes: one ranged read where its place is known (a bucket needs no
+    scan of the tar's headers), else found by name."""
+    if item.span is not None:
+        offset, size = item.span
+        return storage.read_bytes(item.source, offset, size)
+    with storage.open_file(item.source) as f, tarfile.open(fileobj=f, mode="r:") as tar:
+        handle = tar.extractfile(item.member or "")
+        if handle is None:
+            raise ValueError(f"{item.source} has no member {item.member}")
+        return handle.read()
+
+
+def _remove_stale(out_dir: Folder, count: int) -> None:
     """Shards past this plan's end (left by an earlier, larger run with --overwrite)."""
-    for path in [*out_dir.glob("shard-*.tar"), *(out_dir / PROGRESS_DIR).glob("shard-*.json")]:
-        number = path.name[len("shard-") :].split(".")[0]
+    for name in [
+        *out_dir.files(pattern="shard-*.tar"),
+        *out_dir.files(PROGRESS_DIR, "shard-*.json"),
+    ]:
+        number = name.rsplit("/", 1)[-1][len("shard-") :].split(".")[0]
         if number.isdigit() and int(number) >= count:
-            path.unlink()
+            out_dir.remove(name)

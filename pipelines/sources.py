@@ -2,7 +2,8 @@
 folder of audio, a local HF dataset - as one list of ``ShardItem``s.
 
 Folders of audio and HF datasets go through ``prepare`` (into ``workdir``), so they get the
-same probing and the same report of skipped files as everywhere else.
+same probing and the same report of skipped files as everywhere else. Manifests and shard
+folders may also be URLs (``s3://...``); a folder of raw audio is prepared locally first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from academicodec import storage
 from academicodec.errors import UserError
 from academicodec.manifests import prepare
 from academicodec.pipelines.index import INDEX_NAME, ShardIndex
@@ -28,8 +30,8 @@ def collect_items(
     items: dict[str, ShardItem] = {}
     skipped: list[dict[str, Any]] = []
     for number, raw in enumerate(inputs):
-        path = Path(raw).expanduser()
-        if not path.exists():
+        path = storage.local(raw)
+        if not storage.exists(path):
             raise UserError(f"input {path} does not exist")
         found, dropped = _items_of(path, workdir / f"input-{number}")
         skipped.extend(dropped)
@@ -41,11 +43,19 @@ def collect_items(
     return [items[k] for k in sorted(items)], skipped
 
 
-def _items_of(path: Path, workdir: Path) -> tuple[list[ShardItem], list[dict[str, Any]]]:
-    if path.is_dir() and (path / INDEX_NAME).is_file():
+def _items_of(
+    path: storage.Location, workdir: Path
+) -> tuple[list[ShardItem], list[dict[str, Any]]]:
+    if storage.is_dir(path) and storage.is_file(storage.join(path, INDEX_NAME)):
         return _shard_items(path), []
-    if path.is_file() or (path.is_dir() and any(path.glob(CUTS_GLOB))):
+    if storage.is_file(path) or (storage.is_dir(path) and storage.glob(path, CUTS_GLOB)):
         return plan_items(find_manifests([path]), NO_WINDOWS, 0.0)
+    if storage.is_url(path):
+        raise UserError(
+            f"input {path}: at a URL give manifests or a shard folder (prepare a folder of "
+            "audio from a local copy)"
+        )
+    path = Path(path)
     corpus = "hf" if _is_hf(path) else "folder"
     report = prepare(corpus, path, workdir)
     skipped = [{"id": f.path, "reason": f.reason} for f in report.skipped]
@@ -61,14 +71,14 @@ def _is_hf(path: Path) -> bool:
     )
 
 
-def _shard_items(folder: Path) -> list[ShardItem]:
-    """One item per sample of a shard set, pointing at its audio member."""
+def _shard_items(folder: storage.Location) -> list[ShardItem]:
+    """One item per sample of a shard set, pointing at its audio member's bytes."""
     index = ShardIndex.load(folder)
     items = []
     for record in index.shards:
-        path = folder / record.name
+        path = storage.join(folder, record.name)
         members: dict[str, dict[str, tarfile.TarInfo]] = {}
-        with tarfile.open(path, "r:") as tar:
+        with storage.open_file(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
             for member in tar:
                 key, ext = split_member(member.name)
                 members.setdefault(key, {})[ext] = member
@@ -88,6 +98,7 @@ def _shard_items(folder: Path) -> list[ShardItem]:
                         recording_rate=int(meta.get("sample_rate", index.sample_rate)),
                         meta=meta,
                         member=audio.name,
+                        span=(audio.offset_data, audio.size),
                     )
                 )
     return items

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import tarfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
+
+from academicodec.storage import Location, open_file
 
 
 class HashingWriter:
@@ -106,14 +107,15 @@ def split_member(name: str) -> tuple[str, str]:
 
 
 def iter_tar_samples(
-    path: Path, skip: int = 0, limit: int | None = None
+    path: Location, skip: int = 0, limit: int | None = None
 ) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Yield ``(key, {ext: bytes})`` per sample; ``skip`` samples are passed over unread."""
+    """Yield ``(key, {ext: bytes})`` per sample; ``skip`` samples are passed over unread.
+    ``path`` may be a URL (read through one seekable remote file)."""
     yielded = 0
     index = -1
     current_key: str | None = None
     current: dict[str, bytes] = {}
-    with tarfile.open(path, mode="r:") as tar:
+    with open_file(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
         for member in tar:
             if not member.isfile():
                 continue

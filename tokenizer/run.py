@@ -22,18 +22,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from academicodec import __version__, distrib
+from academicodec import __version__, distrib, storage
 from academicodec.errors import UserError
-from academicodec.files import file_problem, sha256_file
+from academicodec.files import sha256_file
 from academicodec.jobs import Job, fingerprint
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
 from academicodec.models.precision import check_precision, numerics
 from academicodec.models.scheduling import GroupRunner
-from academicodec.outputs import claim_output, refuse_other_plan
+from academicodec.outputs import claim_folder, refuse_other_plan
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.storage import Folder
 from academicodec.tokenizer.feed import audio_batches, on_device
 from academicodec.tokenizer.index import (
     INDEX_NAME,
@@ -102,14 +103,15 @@ def tokenize(
     An OUT holding codes of another run (other model, inputs or settings) is refused
     unless ``overwrite``, which then removes every file the new index does not list (so
     no reader can meet the old model's codes beside the new ones)."""
-    out_dir = claim_output(out, "tokenize", list(inputs))
-    model = load_codec(model_path).to(device)
+    out_dir = claim_folder(out, "tokenize", list(inputs))
+    model_file = storage.local_copy(model_path)  # a model at a URL is downloaded once
+    model = load_codec(model_file).to(device)
     # The plan records the codebooks a bandwidth gives, not the bandwidth.
     n_q = model.resolve_n_q(settings.n_q, settings.bandwidth)
     settings = replace(settings, n_q=n_q, bandwidth=None)
-    model_sha = checkpoint_sha256(model_path)  # hashed once: the plan and the index use it
-    texts = TextTokenizer(text_model) if text_model else None
-    items, skipped = collect_items(list(inputs), out_dir / ".inputs")
+    model_sha = checkpoint_sha256(model_file)  # hashed once: the plan and the index use it
+    texts = TextTokenizer(storage.local_copy(text_model)) if text_model else None
+    items, skipped = collect_items(list(inputs), out_dir.workdir(".inputs"))
     if not items:
         raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
     _warn_renamed(items, settings.formats)
@@ -152,11 +154,11 @@ def tokenize(
         return None
     records = job.wait_for_all(len(shards), wait_timeout)
     index = _index(model, model_path, model_sha, shards, records, settings, skipped, plan)
-    index.write(out_dir / INDEX_NAME)
+    index.write(out_dir.path(INDEX_NAME))
     _remove_unlisted(out_dir, index)
     job.remove_leftovers()
     wall = round(time.monotonic() - started, 2)
-    TokenizeReport(index.skipped, round(seconds, 2), wall).write(out_dir / REPORT_NAME)
+    TokenizeReport(index.skipped, round(seconds, 2), wall).write(out_dir.path(REPORT_NAME))
     return index
 
 
@@ -224,7 +226,7 @@ def _encode_shard(
     model: CodecModel,
     shard: OutputShard,
     batches: Iterator[dict[str, Any]],
-    out_dir: Path,
+    out_dir: Folder,
     settings: TokenizeSettings,
     texts: TextTokenizer | None,
     device: str,
@@ -319,20 +321,14 @@ def _meta(
     return meta
 
 
-def _remove_unlisted(out_dir: Path, index: CodesIndex) -> None:
+def _remove_unlisted(out_dir: Folder, index: CodesIndex) -> None:
     """Delete every codes file the index does not list (an earlier run's formats/shards)."""
-    listed = {out_dir / name for name in index.files()}
+    listed = index.files()
     for fmt in FORMATS:
-        folder = out_dir / fmt
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("*"), reverse=True):
-            if path.is_file() and path not in listed:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-        if not any(folder.iterdir()):
-            folder.rmdir()
+        for name in out_dir.files(fmt):
+            if name not in listed:
+                out_dir.remove(name)
+        out_dir.remove_empty_dirs(fmt)
 
 
 def _fingerprint(
@@ -353,11 +349,10 @@ def _unit_name(number: int) -> str:
     return f"shard-{number:06d}"
 
 
-def _files_match(out_dir: Path, record: dict[str, Any], hash_contents: bool) -> bool:
-    """Every format's files of a completion record are on disk as recorded."""
+def _files_match(out_dir: Folder, record: dict[str, Any], hash_contents: bool) -> bool:
+    """Every format's files of a completion record are stored as recorded."""
     return not any(
-        file_problem(
-            out_dir,
+        out_dir.problem(
             entry["files"],
             [entry["sha256"], *entry["extra_sha256"]],
             entry["bytes"],

@@ -1,7 +1,7 @@
 """Writers of one output shard in each format: webdataset tar, Lhotse Shar, HF parquet.
 
-Each writes through ``files.atomic_path`` (a temporary name, renamed when complete) and
-reports name, count, bytes and sha256 for the index.
+Each writes through ``storage.Folder.writing`` (a temporary file, renamed - or uploaded,
+for a bucket - when complete) and reports name, count, bytes and sha256 for the index.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import gzip
 import io
 import json
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from academicodec.files import atomic_path, atomic_write_bytes, sha256_file
+from academicodec.files import sha256_file
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
+from academicodec.storage import Folder
 
 FORMATS = ("webdataset", "shar", "parquet")
 
@@ -25,7 +25,7 @@ FORMATS = ("webdataset", "shar", "parquet")
 class ShardOutput:
     """Collects one output shard's items, then writes every requested format."""
 
-    def __init__(self, out: Path, number: int, rank: int, frame_rate: float) -> None:
+    def __init__(self, out: Folder, number: int, rank: int, frame_rate: float) -> None:
         self.out, self.number, self.rank, self.frame_rate = out, number, rank, frame_rate
         self.rows: list[tuple[str, dict[str, Any], np.ndarray]] = []
 
@@ -37,43 +37,38 @@ class ShardOutput:
         writers = {"webdataset": self._webdataset, "shar": self._shar, "parquet": self._parquet}
         return {fmt: writers[fmt](num_codebooks) for fmt in formats}
 
-    def _record(self, path: Path, sha256: str | None = None, extra: list[Path] = ()) -> dict:
-        files = [path, *extra]
+    def _record(self, files: list[tuple[str, Path]], sha256: str | None = None) -> dict:
+        """The index entry of ``files`` - ``(name, written file)``, the main one first -
+        measured on the written files before they are published."""
         return {
-            "name": str(path.relative_to(self.out)),
-            "files": [str(p.relative_to(self.out)) for p in files],
+            "name": files[0][0],
+            "files": [name for name, _ in files],
             "count": len(self.rows),
-            "bytes": sum(p.stat().st_size for p in files),
-            "sha256": sha256 or sha256_file(path),
-            "extra_sha256": [sha256_file(p) for p in extra],
+            "bytes": sum(path.stat().st_size for _, path in files),
+            "sha256": sha256 or sha256_file(files[0][1]),
+            "extra_sha256": [sha256_file(path) for _, path in files[1:]],
         }
 
     def _webdataset(self, _: int) -> dict[str, Any]:
-        final = self.out / "webdataset" / f"codes-{self.rank}-{self.number:06d}.tar"
-        with atomic_path(final) as temporary, open(temporary, "wb") as f:
-            hashing = HashingWriter(f)
-            with TarSampleWriter(hashing) as tar:
-                for key, meta, codes in self.rows:
-                    buffer = io.BytesIO()
-                    np.save(buffer, codes, allow_pickle=False)
-                    tar.add(
-                        key,
-                        {
-                            "codes.npy": buffer.getvalue(),
-                            "json": json.dumps(meta, ensure_ascii=False, sort_keys=True).encode(),
-                        },
-                    )
-        return self._record(final, hashing.digest.hexdigest())
+        name = f"webdataset/codes-{self.rank}-{self.number:06d}.tar"
+        with self.out.writing(name) as temporary:
+            with open(temporary, "wb") as f:
+                hashing = HashingWriter(f)
+                with TarSampleWriter(hashing) as tar:
+                    for key, meta, codes in self.rows:
+                        buffer = io.BytesIO()
+                        np.save(buffer, codes, allow_pickle=False)
+                        meta_json = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+                        tar.add(key, {"codes.npy": buffer.getvalue(), "json": meta_json.encode()})
+            return self._record([(name, temporary)], hashing.digest.hexdigest())
 
     def _shar(self, _: int) -> dict[str, Any]:
         from lhotse import SupervisionSegment
         from lhotse.cut import MonoCut
         from lhotse.shar import SharWriter
 
-        folder = self.out / "shar"
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".tmp-") as tmp:
-            with SharWriter(tmp, fields={"codes": "numpy"}, shard_size=None) as writer:
+        with self.out.scratch("shar") as tmp:
+            with SharWriter(str(tmp), fields={"codes": "numpy"}, shard_size=None) as writer:
                 for key, meta, codes in self.rows:
                     duration = codes.shape[0] / self.frame_rate
                     tokens = meta.get("text_tokens")
@@ -91,21 +86,22 @@ class ShardOutput:
                         "codes", codes, frame_shift=1 / self.frame_rate, temporal_dim=0
                     )
                     writer.write(cut)
-            cuts = folder / f"cuts.{self.number:06d}.jsonl.gz"
-            tar = folder / f"codes.{self.number:06d}.tar"
+            cuts = f"shar/cuts.{self.number:06d}.jsonl.gz"
+            tar = f"shar/codes.{self.number:06d}.tar"
             # Lhotse stamps gzip and tar headers with the time; rewrite both without it so a
             # resumed run's files are byte-identical (and verifiable by sha256).
-            _normalise_tar(Path(tmp) / "codes.tar", tar)  # shard_size=None: unnumbered
-            with gzip.open(Path(tmp) / "cuts.jsonl.gz", "rb") as f:
+            with gzip.open(tmp / "cuts.jsonl.gz", "rb") as f:
                 data = gzip.compress(f.read(), mtime=0)
-            atomic_write_bytes(cuts, data)
-        return self._record(cuts, extra=[tar])
+            with self.out.writing(tar) as tar_file, self.out.writing(cuts) as cuts_file:
+                _normalise_tar(tmp / "codes.tar", tar_file)  # shard_size=None: unnumbered
+                cuts_file.write_bytes(data)
+                return self._record([(cuts, cuts_file), (tar, tar_file)])
 
     def _parquet(self, num_codebooks: int) -> dict[str, Any]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        final = self.out / "parquet" / f"codes-{self.rank}-{self.number:06d}.parquet"
+        name = f"parquet/codes-{self.rank}-{self.number:06d}.parquet"
         features = parquet_features(num_codebooks)
         rows = [
             {
@@ -120,18 +116,14 @@ class ShardOutput:
             for _, meta, codes in self.rows
         ]
         table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
-        with atomic_path(final) as temporary:
+        with self.out.writing(name) as temporary:
             pq.write_table(table, temporary)
-        return self._record(final)
+            return self._record([(name, temporary)])
 
 
 def _normalise_tar(source: Path, target: Path) -> None:
     """Copy a tar's members into a fixed-metadata tar (no mtimes or owners)."""
-    with (
-        atomic_path(target) as temporary,
-        tarfile.open(source, "r:") as tar,
-        open(temporary, "wb") as f,
-    ):
+    with tarfile.open(source, "r:") as tar, open(target, "wb") as f:
         writer = TarSampleWriter(f)
         for member in tar:
             handle = tar.extractfile(member) if member.isfile() else None

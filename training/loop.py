@@ -23,6 +23,7 @@ from academicodec.errors import UserError
 from academicodec.models import load_codec_config
 from academicodec.models.config import IMPORT_ONLY_FAMILIES, CodecConfig, codec_config_from_dict
 from academicodec.outputs import claim_output
+from academicodec.storage import Location
 from academicodec.training.checkpoint import TrainState, load_latest
 from academicodec.training.logs import RunLogger
 from academicodec.training.trainer import Trainer, TrainingStopped
@@ -37,8 +38,8 @@ RESULT_OPTIONS = ("data", "val", "seed", "precision", "workers", "val_items")
 @dataclass(frozen=True)
 class RunOptions:
     out: Path
-    data: Path
-    val: Path | None = None
+    data: Location  # a shard folder or its index.json, local or a URL
+    val: Location | None = None
     max_steps: int = 1000
     device: str = "auto"
     ckpt_every: int = 500
