@@ -34,8 +34,9 @@ _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "
 
 
 def is_url(location: Location) -> bool:
-    """A URL with a scheme other than ``file://`` (a ``Path`` never is: it would have
-    collapsed ``s3://`` to ``s3:/``)."""
+    """A ``scheme://`` URL (a ``Path`` never is: it would have collapsed ``s3://`` to
+    ``s3:/``). ``file://`` URLs are read through fsspec; as an OUT they are the local
+    folder (``Folder.of``), so writes stay renames."""
     return isinstance(location, str) and bool(_SCHEME.match(location))
 
 
@@ -121,17 +122,6 @@ def open_file(location: Location, mode: str = "rb") -> Iterator[IO[Any]]:
         yield f
 
 
-@contextmanager
-def path_or_file(location: Location) -> Iterator[str | IO[Any]]:
-    """For libraries that take a path or a file object (soundfile): a local path as it is
-    (their own, faster I/O), a URL opened as a file."""
-    if not is_url(location):
-        yield str(Path(location).expanduser())
-        return
-    with open_file(location) as f:
-        yield f
-
-
 def read_bytes(location: Location, start: int = 0, size: int | None = None) -> bytes:
     """``size`` bytes from ``start`` (all of them by default): one ranged GET on a bucket."""
     if not is_url(location):
@@ -214,8 +204,9 @@ class Folder:
 
     @classmethod
     def of(cls, location: Location) -> Folder:
-        if is_url(location):
+        if is_url(location) and not str(location).startswith("file://"):
             return cls(str(location).rstrip("/"), None)
+        location = str(location).removeprefix("file://")
         path = Path(location).expanduser().resolve()
         return cls(str(path), path)
 

@@ -8,10 +8,10 @@ arguments rewrites only shards whose completion record or sha256 does not check 
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import random
-import tarfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -24,6 +24,7 @@ from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
 from academicodec.jobs import PROGRESS_DIR, Job, fingerprint
 from academicodec.outputs import claim_folder, refuse_other_plan
+from academicodec.pipelines.fetch import prefetch, source_bytes
 from academicodec.pipelines.index import ShardIndex, ShardRecord
 from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
@@ -164,9 +165,11 @@ def write_one_shard(
     with out_dir.writing(name) as temporary, open(temporary, "wb") as f:
         hashing = HashingWriter(f)
         with TarSampleWriter(hashing) as tar:
-            for item in items:
+            for item, data in zip(items, prefetch(items), strict=True):
                 try:
-                    audio = read_item(item, settings.sample_rate)
+                    if isinstance(data, Exception):
+                        raise data
+                    audio = read_item(item, settings.sample_rate, data)
                 except Exception as exc:
                     skipped.append({"id": item.meta["id"], "reason": f"unreadable audio: {exc}"})
                     continue
@@ -196,13 +199,17 @@ def write_one_shard(
     return len(items)
 
 
-def read_item(item: ShardItem, sample_rate: int) -> np.ndarray:
-    """The item's window as mono float32 at ``sample_rate``."""
+def read_item(item: ShardItem, sample_rate: int, data: bytes | None = None) -> np.ndarray:
+    """The item's window as mono float32 at ``sample_rate``. ``data``: its bytes when
+    already fetched (``fetch.prefetch``); read here otherwise."""
+    if data is None:
+        data = source_bytes(item)
     if item.member is not None:  # a sample inside a shard written by ``shard``
-        mono, rate = load_audio(_member_bytes(item))
+        mono, rate = load_audio(data)
         return resample(mono, rate, sample_rate)
     if item.is_file:
-        with storage.path_or_file(item.source) as source, sf.SoundFile(source) as f:
+        source = io.BytesIO(data) if data is not None else item.source
+        with sf.SoundFile(source) as f:
             if item.start:
                 f.seek(item.start)
             samples = f.read(item.frames, dtype="float32", always_2d=True)
@@ -215,19 +222,6 @@ def read_item(item: ShardItem, sample_rate: int) -> np.ndarray:
         cut = Cut.from_dict(json.loads(item.source))
         mono = cut.load_audio().mean(axis=0).astype(np.float32)
     return resample(mono, item.recording_rate, sample_rate)
-
-
-def _member_bytes(item: ShardItem) -> bytes:
-    """A tar member's bytes: one ranged read where its place is known (a bucket needs no
-    scan of the tar's headers), else found by name."""
-    if item.span is not None:
-        offset, size = item.span
-        return storage.read_bytes(item.source, offset, size)
-    with storage.open_file(item.source) as f, tarfile.open(fileobj=f, mode="r:") as tar:
-        handle = tar.extractfile(item.member or "")
-        if handle is None:
-            raise ValueError(f"{item.source} has no member {item.member}")
-        return handle.read()
 
 
 def _remove_stale(out_dir: Folder, count: int) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from academicodec.pipelines.fetch import prefetch
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
 
@@ -30,14 +31,24 @@ class _Audio(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
+    def __getitem__(
+        self, index: int, data: bytes | Exception | None = None
+    ) -> tuple[int, np.ndarray | None, str | None]:
         try:
-            audio = read_item(self.items[index], self.sample_rate)
+            if isinstance(data, Exception):
+                raise data
+            audio = read_item(self.items[index], self.sample_rate, data)
             if len(audio) == 0:
                 return index, None, "empty audio"
             return index, audio, None
         except Exception as exc:  # reported, never fatal
             return index, None, f"unreadable audio: {exc}"
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray | None, str | None]]:
+        """A whole batch (the DataLoader asks for one at a time): items in a bucket are
+        fetched concurrently, not one round trip after another."""
+        fetched = prefetch([self.items[i] for i in indices])
+        return [self.__getitem__(i, data) for i, data in zip(indices, fetched, strict=True)]
 
 
 def _collate(batch: list[tuple[int, np.ndarray | None, str | None]], bucket: int) -> dict[str, Any]:
