@@ -4,15 +4,18 @@ Nothing leaves the machine."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 BUCKET = "academicodec-test"
 
@@ -37,6 +40,9 @@ def local_s3(bucket: str = BUCKET, own_process: bool = False) -> Iterator[dict[s
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(env)
         s3fs.S3FileSystem.clear_instance_cache()  # clients made for an earlier server
+        # moto keeps its buckets per process, across servers: start from an empty store
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=30).close()
         try:
             s3fs.S3FileSystem().mkdir(bucket)
             yield env
@@ -86,3 +92,20 @@ def _server(own_process: bool) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def put_corpus(src: Path, manifests: Path, bucket: str = BUCKET, source_type: str = "url") -> None:
+    """Upload the audio below ``src`` to ``bucket/corpus`` and the manifests in ``manifests``
+    to ``bucket/manifests``, their recordings pointing at the uploaded audio's ``s3://``
+    URLs (lhotse source type ``source_type``): a corpus that lives only in the bucket."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.put(str(src), f"{bucket}/corpus", recursive=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in manifests.glob("*.jsonl.gz"):
+            text = gzip.decompress(path.read_bytes()).decode()
+            text = text.replace(str(src), f"s3://{bucket}/corpus")
+            text = text.replace('"type": "file"', f'"type": "{source_type}"')
+            (Path(tmp) / path.name).write_bytes(gzip.compress(text.encode()))
+        fs.put(tmp, f"{bucket}/manifests", recursive=True)

@@ -28,7 +28,7 @@ from academicodec.tokenizer.index import CodesIndex
 from academicodec.tokenizer.run import TokenizeSettings, tokenize
 from academicodec.training import RunOptions, export_run, train
 from tests.helpers import run_cli
-from tests.s3server import BUCKET, local_s3
+from tests.s3server import BUCKET, local_s3, put_corpus
 
 ROOT = f"s3://{BUCKET}"
 
@@ -46,15 +46,9 @@ def corpus(bucket: s3fs.S3FileSystem, tmp_path_factory: pytest.TempPathFactory) 
     root = tmp_path_factory.mktemp("bucket-corpus")
     make_folder(root / "src", 36, durations=(0.4, 1.0), rates=(16000,))
     prepare("folder", root / "src", root / "manifests")
-    bucket.put(str(root / "src"), f"{BUCKET}/corpus", recursive=True)
-    (root / "remote").mkdir()
-    for path in (root / "manifests").glob("*.jsonl.gz"):
-        text = gzip.decompress(path.read_bytes()).decode()
-        text = text.replace(str(root / "src"), f"{ROOT}/corpus")
-        text = text.replace('"type": "file"', '"type": "url"')
-        (root / "remote" / path.name).write_bytes(gzip.compress(text.encode()))
-    assert f"{ROOT}/corpus/" in text and str(root) not in text
-    bucket.put(str(root / "remote"), f"{BUCKET}/manifests", recursive=True)
+    put_corpus(root / "src", root / "manifests")
+    stored = gzip.decompress(bucket.cat_file(f"{BUCKET}/manifests/folder_cuts_all.jsonl.gz"))
+    assert f"{ROOT}/corpus/".encode() in stored and str(root).encode() not in stored
     return root / "manifests"
 
 
