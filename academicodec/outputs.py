@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,8 +109,9 @@ def _has_audio(folder: Folder) -> bool:
 
 def _prove_writable(folder: Folder) -> None:
     if folder.local is None:  # one small object: a missing bucket or key fails here
-        folder.write_bytes(WRITE_TEST, b"")
-        folder.remove(WRITE_TEST)
+        probe = f"{WRITE_TEST}{uuid.uuid4().hex}"  # ranks probe the same prefix at once
+        folder.write_bytes(probe, b"")
+        folder.remove(probe)
         return
     try:
         folder.local.mkdir(parents=True, exist_ok=True)
