@@ -30,6 +30,8 @@ from academicodec.files import atomic_path, atomic_write_bytes, sha256_file, sha
 Location = str | Path
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 # The package each common protocol needs (fsspec names it too, less directly).
+# S3 user metadata with the sha256 of an object's bytes, set by the upload that wrote them.
+SHA256_METADATA = "academicodec-sha256"
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}
 
 
@@ -59,6 +61,11 @@ def filesystem(url: str) -> tuple[Any, str]:
     except ValueError as exc:
         raise UserError(f"{url}: {exc}") from exc
     return fs, path
+
+
+def _is_s3(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return "s3" in protocols
 
 
 def _fresh(url: str) -> tuple[Any, str]:
@@ -245,8 +252,17 @@ class Folder:
             return None
 
     def sha256(self, name: str) -> str:
+        """The file's sha256. An S3 object written by ``writing`` carries the digest of the
+        bytes uploaded with it (user metadata, replaced by any later PUT), so a resume
+        checks it with one HEAD instead of reading terabytes back; any other object is
+        read and hashed."""
         if self.local is not None:
             return sha256_file(self.local / name)
+        fs, path = self._remote(name)
+        if _is_s3(fs):
+            stored = fs.metadata(path, refresh=True).get(SHA256_METADATA)
+            if stored:
+                return stored
         with open_file(self.path(name)) as f:
             return sha256_stream(f)
 
@@ -282,8 +298,11 @@ class Folder:
         try:
             yield Path(temporary)
             fs, path = self._remote(name, fresh=False)
+            extra = {}
+            if _is_s3(fs):
+                extra["Metadata"] = {SHA256_METADATA: sha256_file(Path(temporary))}
             try:
-                fs.put_file(temporary, path)
+                fs.put_file(temporary, path, **extra)
             except Exception as exc:  # botocore and friends raise their own types
                 raise UserError(f"could not write {self.path(name)}: {exc}") from exc
         finally:

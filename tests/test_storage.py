@@ -1,6 +1,7 @@
 """academicodec.storage: local paths and URLs behind one API; whole-object writes to a bucket
 (against a real S3-compatible server on 127.0.0.1), one-line errors."""
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,19 @@ def test_writes_are_whole_or_absent_and_checked(
     assert folder.problem(["sub/a.bin"], [sha], 3, hash_contents=False) is None
     folder.remove("sub/a.bin")
     assert folder.files("sub") == [] and folder.read_text("sub/a.bin") is None
+
+
+def test_an_s3_check_reads_the_uploaded_digest_and_hashes_foreign_objects(
+    bucket: s3fs.S3FileSystem,
+) -> None:
+    folder = Folder.of(f"s3://{BUCKET}/digests")
+    folder.write_bytes("ours.bin", b"abc")
+    key = f"{BUCKET}/digests/ours.bin"
+    assert bucket.metadata(key)[storage.SHA256_METADATA] == folder.sha256("ours.bin")
+    bucket.put_file(__file__, key, Metadata={storage.SHA256_METADATA: "f" * 64})
+    assert folder.sha256("ours.bin") == "f" * 64  # one HEAD: the object is not read back
+    bucket.pipe_file(key, b"xyz")  # another tool's write: no digest, so it is hashed
+    assert folder.sha256("ours.bin") == hashlib.sha256(b"xyz").hexdigest()
 
 
 def test_a_downloaded_copy_follows_the_object(bucket: s3fs.S3FileSystem) -> None:
