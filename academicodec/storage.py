@@ -118,14 +118,17 @@ def glob(folder: Location, pattern: str) -> list[Location]:
 
 
 @contextmanager
-def open_file(location: Location, mode: str = "rb") -> Iterator[IO[Any]]:
-    """A file object for reading ``location`` (seekable: tar and soundfile can use it)."""
+def open_file(location: Location, block_size: int | None = None) -> Iterator[IO[Any]]:
+    """A binary file object for reading ``location`` (seekable: tar and soundfile can use
+    it). ``block_size``: the size of each ranged read of a remote file (the protocol's
+    default - 50 MB for S3 - suits reading a whole shard in order)."""
     if not is_url(location):
-        with open(Path(location).expanduser(), mode) as f:
+        with open(Path(location).expanduser(), "rb") as f:
             yield f
         return
     fs, path = filesystem(str(location))
-    with fs.open(path, mode) as f:
+    options = {} if block_size is None else {"block_size": block_size}
+    with fs.open(path, "rb", **options) as f:
         yield f
 
 

@@ -21,23 +21,30 @@ AHEAD = 16
 
 def source_bytes(item: ShardItem) -> bytes | None:
     """What ``read_item`` decodes, where it is one read: a shard member (a ranged read at
-    its recorded offset) or a whole audio file at a URL; ``None`` for a local file (read
-    in place, only its window) or a serialised cut."""
+    its recorded offset) or an audio file at a URL that the item covers whole; ``None``
+    for a local file or a window of a longer one (read in place, only the window's
+    blocks) or a serialised cut."""
     if item.member is not None:
         assert item.span is not None, "shard members are listed with their offsets"
         offset, size = item.span
         return storage.read_bytes(item.source, offset, size)
-    if item.is_file and storage.is_url(item.source):
+    if _whole_remote_file(item):
         return storage.read_bytes(item.source)
     return None
+
+
+def _whole_remote_file(item: ShardItem) -> bool:
+    return item.is_file and item.whole_file and storage.is_url(item.source)
 
 
 def prefetch(items: list[ShardItem], ahead: int = AHEAD) -> Iterator[bytes | Exception | None]:
     """For each item, in order: its bytes if they come from a bucket (fetched up to
     ``ahead`` items early; a failed fetch is its exception, for the caller to report),
     else ``None``."""
-    remote = [storage.is_url(item.source) and (item.member is not None or item.is_file)
-              for item in items]  # fmt: skip
+    remote = [
+        _whole_remote_file(item) or (item.member is not None and storage.is_url(item.source))
+        for item in items
+    ]
     if not any(remote):
         yield from (None for _ in items)
         return

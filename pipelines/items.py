@@ -37,6 +37,8 @@ class ShardItem:
     member: str | None = None  # the audio member's name when ``source`` is a shard tar
     # Where that member's bytes lie in the tar (offset, size): one ranged read, no scan.
     span: tuple[int, int] | None = None
+    # The window is the whole file (so fetching the file is no waste: ``fetch.prefetch``).
+    whole_file: bool = True
 
     @property
     def seconds(self) -> float:
@@ -140,6 +142,7 @@ def _cut_items(cut: Cut, max_duration: float, corpus_hint: str | None) -> list[S
                 frames=end - start,
                 recording_rate=rate,
                 meta=meta,
+                whole_file=first + start == 0 and end - start == recording.num_samples,
             )
         )
     return items

@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import random
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.storage import Folder
 
 FORMATS = ("flac", "wav")
+# Read size for a window of a long audio file in a bucket (ranged GETs of this size).
+WINDOW_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -208,8 +211,14 @@ def read_item(item: ShardItem, sample_rate: int, data: bytes | None = None) -> n
         mono, rate = load_audio(data)
         return resample(mono, rate, sample_rate)
     if item.is_file:
-        source = io.BytesIO(data) if data is not None else item.source
-        with sf.SoundFile(source) as f:
+        with ExitStack() as stack:
+            if data is not None:
+                source: Any = io.BytesIO(data)
+            elif storage.is_url(item.source):  # a window of a long file: only its blocks
+                source = stack.enter_context(storage.open_file(item.source, WINDOW_BLOCK))
+            else:
+                source = item.source
+            f = stack.enter_context(sf.SoundFile(source))
             if item.start:
                 f.seek(item.start)
             samples = f.read(item.frames, dtype="float32", always_2d=True)

@@ -94,18 +94,19 @@ def _server(own_process: bool) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def put_corpus(src: Path, manifests: Path, bucket: str = BUCKET, source_type: str = "url") -> None:
-    """Upload the audio below ``src`` to ``bucket/corpus`` and the manifests in ``manifests``
-    to ``bucket/manifests``, their recordings pointing at the uploaded audio's ``s3://``
-    URLs (lhotse source type ``source_type``): a corpus that lives only in the bucket."""
+def put_corpus(src: Path, manifests: Path, prefix: str = BUCKET, source_type: str = "url") -> None:
+    """Upload the audio below ``src`` to ``prefix/corpus`` and the manifests in
+    ``manifests`` to ``prefix/manifests`` (``prefix``: a bucket, or a path in one), their
+    recordings pointing at the uploaded audio's ``s3://`` URLs (lhotse source type
+    ``source_type``): a corpus that lives only in the bucket."""
     import s3fs
 
     fs = s3fs.S3FileSystem()
-    fs.put(str(src), f"{bucket}/corpus", recursive=True)
+    fs.put(str(src), f"{prefix}/corpus", recursive=True)
     with tempfile.TemporaryDirectory() as tmp:
         for path in manifests.glob("*.jsonl.gz"):
             text = gzip.decompress(path.read_bytes()).decode()
-            text = text.replace(str(src), f"s3://{bucket}/corpus")
+            text = text.replace(str(src), f"s3://{prefix}/corpus")
             text = text.replace('"type": "file"', f'"type": "{source_type}"')
             (Path(tmp) / path.name).write_bytes(gzip.compress(text.encode()))
-        fs.put(tmp, f"{bucket}/manifests", recursive=True)
+        fs.put(tmp, f"{prefix}/manifests", recursive=True)

@@ -134,6 +134,19 @@ def test_shard_train_tokenize_on_a_bucket_and_a_killed_rank_resumes(
                  TokenizeSettings(n_q=1, workers=0))  # fmt: skip
 
 
+def test_windows_of_long_files_in_the_bucket_give_the_local_shards(
+    bucket: s3fs.S3FileSystem, tmp_path: Path
+) -> None:
+    make_folder(tmp_path / "src", 4, durations=(2.5, 3.5), rates=(16000,))
+    prepare("folder", tmp_path / "src", tmp_path / "manifests")
+    put_corpus(tmp_path / "src", tmp_path / "manifests", f"{BUCKET}/long")
+    settings = ShardSettings(16000, samples_per_shard=3, max_duration=0.7)
+    local = write_shards([tmp_path / "manifests"], tmp_path / "shards", settings)
+    remote = write_shards([f"{ROOT}/long/manifests"], f"{ROOT}/long/shards", settings)
+    assert local.total_samples >= 16 and not remote.skipped  # every file cut into windows
+    assert [s.sha256 for s in remote.shards] == [s.sha256 for s in local.shards]
+
+
 def test_eval_reads_and_writes_the_bucket(
     bucket: s3fs.S3FileSystem, corpus: Path, tmp_path: Path
 ) -> None:
