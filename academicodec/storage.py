@@ -29,9 +29,9 @@ from academicodec.files import atomic_path, atomic_write_bytes, sha256_file, sha
 
 Location = str | Path
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-# The package each common protocol needs (fsspec names it too, less directly).
 # S3 user metadata with the sha256 of an object's bytes, set by the upload that wrote them.
 SHA256_METADATA = "academicodec-sha256"
+# The package each common protocol needs (fsspec names it too, less directly).
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}
 
 
@@ -230,9 +230,6 @@ class Folder:
     def _remote(self, name: str = "", fresh: bool = True) -> tuple[Any, str]:
         url = f"{self.location}/{name}" if name else self.location
         return _fresh(url) if fresh else filesystem(url)
-
-    def exists(self) -> bool:
-        return exists(self.local if self.local is not None else self.location)
 
     def is_file(self, name: str) -> bool:
         return is_file(self.path(name))
