@@ -373,6 +373,16 @@ def export(
         console.print(f"exported to {export_run(run, out_dir)}")
 
 
+def _batch_seconds(value: str | None) -> float | str | None:
+    """--batch-seconds: a number, ``auto``, or not given (None)."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise UserError(f"--batch-seconds: a number of seconds or auto, not {value!r}") from None
+
+
 @app.command()
 def tokenize(
     paths: Annotated[
@@ -389,8 +399,12 @@ def tokenize(
         str, typer.Option("--format", help="webdataset,shar,parquet")
     ] = "webdataset",
     batch_seconds: Annotated[
-        float, typer.Option(min=0, help="Padded audio per batch (0: one item).")
-    ] = 120.0,
+        str | None,
+        typer.Option(
+            help="Padded audio per batch (0: one item; auto: probe the encoder). "
+            "Default: 120 on CPU, 300 on GPU."
+        ),
+    ] = None,
     max_chunk_seconds: Annotated[
         float, typer.Option(min=0.001, help="Longer items: chunked.")
     ] = 20.0,
@@ -432,7 +446,7 @@ def tokenize(
     inputs, out = inputs_and_out(paths, "tokenize")
     settings = TokenizeSettings(
         formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
-        batch_seconds=batch_seconds,
+        batch_seconds=_batch_seconds(batch_seconds),
         max_chunk_seconds=max_chunk_seconds,
         items_per_shard=items_per_shard,
         n_q=n_q,

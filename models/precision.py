@@ -8,9 +8,11 @@ TF32 off on every backend rather than trusting the defaults. ``tf32`` allows it 
 the nearest-codeword search always runs in float32, since a distance rounded to 8 bits of
 mantissa turns near-ties into different codes.
 
-cuDNN's autotuner (``cudnn.benchmark``) picks kernels by timing them, so two runs may round
-differently: it is on for ``tf32``/``bf16`` (where the tokenizer's bucketed lengths keep
-the shapes it tunes few) and off for ``fp32``, whose codes must repeat bit for bit.
+cuDNN's autotuner (``cudnn.benchmark``) picks kernels by timing them, once per new input
+shape, so two runs may round differently and a run of ever-new shapes pays a tuning per
+conv layer per shape. It runs only where the caller says its shapes are few
+(``autotune=True``: the tokenizer's one-call grid, at most one shape per length bucket)
+and never for ``fp32``, whose codes must repeat bit for bit.
 
 The backend switches are process-wide, autocast is thread-local: ``scheduling.run_groups``
 carries the caller's autocast state into its worker threads.
@@ -40,18 +42,19 @@ def _switches() -> list[object]:
 
 
 @contextmanager
-def numerics(precision: str, device: str | torch.device) -> Iterator[None]:
+def numerics(precision: str, device: str | torch.device, autotune: bool = False) -> Iterator[None]:
     """Run the body with ``precision``'s matmul/conv settings and autocast on ``device``;
-    every switch is restored on exit."""
+    ``autotune``: the body feeds few input shapes (cuDNN may tune, except at fp32). Every
+    switch is restored on exit."""
     check_precision(precision)
     switches = _switches()
     saved = [switch.fp32_precision for switch in switches]
-    autotune = torch.backends.cudnn.benchmark
+    tuning = torch.backends.cudnn.benchmark
     cuda_switches = switches[:2]
     for switch in switches:
         tf32 = precision == "tf32" and switch in cuda_switches
         switch.fp32_precision = "tf32" if tf32 else "ieee"
-    torch.backends.cudnn.benchmark = precision != "fp32"
+    torch.backends.cudnn.benchmark = autotune and precision != "fp32"
     try:
         device_type = torch.device(device).type
         with torch.autocast(device_type, torch.bfloat16, enabled=precision == "bf16"):
@@ -59,7 +62,7 @@ def numerics(precision: str, device: str | torch.device) -> Iterator[None]:
     finally:
         for switch, value in zip(switches, saved, strict=True):
             switch.fp32_precision = value
-        torch.backends.cudnn.benchmark = autotune
+        torch.backends.cudnn.benchmark = tuning
 
 
 @contextmanager

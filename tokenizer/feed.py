@@ -20,6 +20,12 @@ from torch.utils.data import DataLoader, Dataset
 from academicodec.pipelines.fetch import prefetch
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
+from academicodec.tokenizer.timing import Timer
+
+# One batch as the loader is asked for it: item indices, then the rows and padded length
+# it must have (0, 0: as read, padded to its longest item).
+BatchSpec = tuple[list[int], int, int]
+_Read = tuple[int, "np.ndarray | None", "str | None", int, int]
 
 
 class _Audio(Dataset):
@@ -44,60 +50,100 @@ class _Audio(Dataset):
         except Exception as exc:  # reported, never fatal
             return index, None, f"unreadable audio: {exc}"
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray | None, str | None]]:
+    def __getitems__(self, spec: BatchSpec) -> list[_Read]:
         """A whole batch (the DataLoader asks for one at a time): items in a bucket are
         fetched concurrently, not one round trip after another."""
+        indices, rows, length = spec
         fetched = prefetch([self.items[i] for i in indices])
-        return [self.__getitem__(i, data) for i, data in zip(indices, fetched, strict=True)]
+        return [
+            (*self.__getitem__(i, data), rows, length)
+            for i, data in zip(indices, fetched, strict=True)
+        ]
 
 
-def _collate(batch: list[tuple[int, np.ndarray | None, str | None]], bucket: int) -> dict[str, Any]:
-    """Rows zero-padded to the longest, rounded up to whole ``bucket`` samples (if > 0)."""
-    good = [(i, a) for i, a, _ in batch if a is not None]
-    errors = [(i, e) for i, a, e in batch if a is None]
+def _collate(batch: list[_Read], bucket: int) -> dict[str, Any]:
+    """The rows read, then empty rows up to the spec's count, zero-padded to the spec's
+    length (or, for a spec of 0, to the longest row; rounded up to whole ``bucket``s if an
+    item turned out longer than planned). ``lengths`` are the rows read; ``device_lengths``
+    cover the empty rows too (full length: zeros encode like any audio, and are dropped)."""
+    good = [(i, a) for i, a, _, _, _ in batch if a is not None]
+    errors = [(i, e) for i, a, e, _, _ in batch if a is None]
+    rows, length = batch[0][3], batch[0][4]
     longest = max((len(a) for _, a in good), default=0)
-    if bucket > 0 and longest:
+    if longest > length and bucket > 0 and length:
         longest = -(-longest // bucket) * bucket
-    wav = torch.zeros(len(good), 1, longest)
+    length = max(length, longest)
+    rows = max(rows, len(good)) if good else 0
+    wav = torch.zeros(rows, 1, length)
     for row, (_, audio) in enumerate(good):
         wav[row, 0, : len(audio)] = torch.from_numpy(audio)
     lengths = torch.tensor([len(a) for _, a in good], dtype=torch.long)
-    return {"indices": [i for i, _ in good], "wav": wav, "lengths": lengths, "errors": errors}
+    padded = torch.full((rows,), length, dtype=torch.long)
+    padded[: len(good)] = lengths
+    return {
+        "indices": [i for i, _ in good],
+        "wav": wav,
+        "lengths": lengths,
+        "all_lengths": padded,
+        "errors": errors,
+    }
+
+
+class _Specs:
+    """The batch sampler: hands each spec to ``__getitems__`` whole."""
+
+    def __init__(self, specs: list[BatchSpec]) -> None:
+        self.specs = specs
+
+    def __iter__(self) -> Iterator[BatchSpec]:
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
 
 
 def audio_batches(
     items: list[ShardItem],
-    groups: list[list[int]],
+    specs: list[BatchSpec],
     sample_rate: int,
     workers: int,
     bucket: int,
     pin_memory: bool,
 ) -> DataLoader:
-    """One loader yielding ``groups`` (indices into ``items``) in order, as padded batches:
-    ``wav`` [B, 1, T], ``lengths`` [B], ``indices`` and the ``errors`` of unreadable items."""
+    """One loader yielding ``specs`` in order, as padded batches: ``wav`` [B, 1, T],
+    ``lengths`` of the rows read, ``indices`` (into ``items``) and the ``errors`` of
+    unreadable items."""
     return DataLoader(
         _Audio(items, sample_rate),
-        batch_sampler=groups,
+        batch_sampler=_Specs(specs),  # type: ignore[arg-type]
         num_workers=workers,
         collate_fn=partial(_collate, bucket=bucket),
         pin_memory=pin_memory,
     )
 
 
-def on_device(batches: Iterable[dict[str, Any]], device: str) -> Iterator[dict[str, Any]]:
+def on_device(
+    batches: Iterable[dict[str, Any]], device: str, timer: Timer | None = None
+) -> Iterator[dict[str, Any]]:
     """Each batch with ``device_wav``/``device_lengths`` on ``device`` (``wav``/``lengths``
     stay on the host for bookkeeping). On CUDA the next batch's copy is issued on a side
-    stream before this batch is handed out, so it overlaps this batch's encode."""
+    stream before this batch is handed out, so it overlaps this batch's encode; ``timer``
+    records each copy's CUDA events."""
     if not device.startswith("cuda"):
         for batch in batches:
-            yield {**batch, "device_wav": batch["wav"], "device_lengths": batch["lengths"]}
+            yield {**batch, "device_wav": batch["wav"], "device_lengths": batch["all_lengths"]}
         return
     side = torch.cuda.Stream(device)
 
     def start_copy(batch: dict[str, Any]) -> dict[str, Any]:
         with torch.cuda.stream(side):
+            events = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+            events[0].record(side)
             wav = batch["wav"].to(device, non_blocking=True)
-            lengths = batch["lengths"].to(device, non_blocking=True)
+            lengths = batch["all_lengths"].to(device, non_blocking=True)
+            events[1].record(side)
+        if timer is not None:
+            timer.copies.append((events[0], events[1]))
         return {**batch, "device_wav": wav, "device_lengths": lengths}
 
     source = iter(batches)

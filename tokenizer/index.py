@@ -5,6 +5,8 @@ The index is the contract between tokenize and whatever trains on the codes: whi
 the code geometry (codebooks, codebook size, frame rate), and per format every shard's
 files, counts and sha256. Version 2 added how the codes were made (precision, compile,
 device type, torch version); a version-1 index reads with those unknown (``None``).
+Version 3 added ``speed``: the speed-only settings rank 0 ran with (batching, batch and
+bucket seconds, workers), which never change the codes and may change on a resume.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ class CodesTotals:
 @dataclass
 class CodesIndex(Result):
     KIND = "codes index"
-    FORMAT_VERSION = 2
-    READS = (1, 2)
+    FORMAT_VERSION = 3
+    READS = (1, 2, 3)
 
     model: str
     preset: str
@@ -61,6 +63,7 @@ class CodesIndex(Result):
     device_type: str | None = None
     torch_version: str | None = None
     tool_version: str = ""
+    speed: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +80,7 @@ class CodesIndex(Result):
             "compile": self.compile,
             "device_type": self.device_type,
             "torch_version": self.torch_version,
+            "speed": self.speed,
             "plan": self.plan,
             "formats": {
                 fmt: [asdict(shard) for shard in shards] for fmt, shards in self.formats.items()
@@ -108,6 +112,7 @@ class CodesIndex(Result):
             device_type=data.get("device_type"),
             torch_version=data.get("torch_version"),
             tool_version=data.get("tool_version", ""),
+            speed=data.get("speed"),
         )
 
     def files(self) -> set[str]:
@@ -117,15 +122,17 @@ class CodesIndex(Result):
 
 @dataclass
 class TokenizeReport(Result):
-    """What rank 0 saw: the items skipped (with why) and how long the run took."""
+    """What rank 0 saw: the items skipped (with why), how long the run took and where its
+    time went (``timing``: seconds per span, encoder input shapes; version 2)."""
 
     KIND = "tokenize report"
-    FORMAT_VERSION = 1
-    READS = (1,)
+    FORMAT_VERSION = 2
+    READS = (1, 2)
 
     skipped: list[dict[str, Any]]
     seconds_encoded_here: float
     wall_seconds: float
+    timing: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,4 +143,5 @@ class TokenizeReport(Result):
             skipped=list(data["skipped"]),
             seconds_encoded_here=float(data["seconds_encoded_here"]),
             wall_seconds=float(data["wall_seconds"]),
+            timing=data.get("timing"),
         )

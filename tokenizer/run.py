@@ -35,7 +35,7 @@ from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.storage import Folder
-from academicodec.tokenizer.feed import audio_batches, on_device
+from academicodec.tokenizer.feed import BatchSpec, audio_batches, on_device
 from academicodec.tokenizer.index import (
     INDEX_NAME,
     REPORT_NAME,
@@ -44,8 +44,18 @@ from academicodec.tokenizer.index import (
     CodesTotals,
     TokenizeReport,
 )
-from academicodec.tokenizer.plan import OutputShard, batches, output_shards
+from academicodec.tokenizer.plan import (
+    OutputShard,
+    ShapeGrid,
+    batches,
+    expected_samples,
+    grid_batches,
+    output_shards,
+    windows,
+)
+from academicodec.tokenizer.probe import probe_batch_seconds
 from academicodec.tokenizer.text import TextTokenizer
+from academicodec.tokenizer.timing import Timer
 from academicodec.tokenizer.writers import FORMATS, ShardOutput
 
 BATCHING = ("auto", "groups", "one-call")
@@ -54,10 +64,17 @@ BATCHING = ("auto", "groups", "one-call")
 SPEED_ONLY = ("batch_seconds", "workers", "batching", "bucket_seconds")
 
 
+# Padded audio per batch when --batch-seconds is not given: on CPU batches are split into
+# cache-sized groups anyway; an accelerator needs a few minutes of audio to be busy.
+CPU_BATCH_SECONDS = 120.0
+ACCELERATOR_BATCH_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class TokenizeSettings:
     formats: tuple[str, ...] = ("webdataset",)
-    batch_seconds: float = 120.0
+    # Padded audio seconds per batch; None: the device's default; "auto": probed (one-call)
+    batch_seconds: float | str | None = None
     max_chunk_seconds: float = 20.0
     items_per_shard: int = 1000
     n_q: int | None = None
@@ -81,9 +98,11 @@ class TokenizeSettings:
             raise UserError(f"--bucket-seconds must be >= 0, not {self.bucket_seconds:g}")
         if self.max_chunk_seconds <= 0 or self.items_per_shard < 1 or self.workers < 0:
             raise UserError("--max-chunk-seconds, --items-per-shard and --workers must be positive")
-        if self.batch_seconds < 0:
+        value = self.batch_seconds
+        number = isinstance(value, float | int)
+        if (isinstance(value, str) and value != "auto") or (number and value < 0):
             raise UserError(
-                f"--batch-seconds must be >= 0 (0: one item a batch), not {self.batch_seconds:g}"
+                f"--batch-seconds must be a number >= 0 (0: one item a batch) or auto, not {value}"
             )
 
 
@@ -124,41 +143,59 @@ def tokenize(
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
     if settings.compile:
         model.compile_encoder()
-    batches = _device_batches(model, mine, settings, device)
+    one_call = _one_call(settings, device)
+    settings, probed = _resolve_batch_seconds(model, settings, device, one_call)
+    grid = _grid(model, settings) if one_call else None
+    work = _plan_work(model, mine, settings, grid)
+    timer = Timer(device)
+    batches = _device_batches(model, work, settings, device, timer)
+
     started, seconds = time.monotonic(), 0.0
-    # Files are written by a background thread while the next shard encodes; at most one
-    # shard waits to be written, so memory stays bounded.
+    # Files are written by a background thread while the next window encodes; at most one
+    # window waits to be written, so memory stays bounded.
     # On CPU a batch's length groups encode concurrently, one intra-op thread each.
     with (
         ThreadPoolExecutor(max_workers=1) as writer,
         GroupRunner() as runner,
-        numerics(settings.precision, device),
+        numerics(settings.precision, device, autotune=one_call),
     ):
         pending: Future[None] | None = None
-        for shard in mine:
-            encoded, shard_seconds = _encode_shard(
-                model, shard, batches, out_dir, settings, texts, device, bar, runner
-            )
-            if pending is not None:
-                pending.result()  # re-raises a write error here
-            pending = writer.submit(_write_shard, job, shard, encoded, settings)
-            seconds += shard_seconds
+        for window in work:
+            encoded, window_seconds = _encode_window(
+                model, window, batches, out_dir, settings, texts, device, bar, runner, timer,
+                grid,
+            )  # fmt: skip
+            with timer.span("write_wait"):
+                if pending is not None:
+                    pending.result()  # re-raises a write error here
+            pending = writer.submit(_write_window, job, window.shards, encoded, settings, timer)
+            seconds += window_seconds
             rate = seconds / 3600 / max(time.monotonic() - started, 1e-9)
             if hasattr(bar, "set_postfix_str"):  # tqdm: audio hours per second beside items/s
                 bar.set_postfix_str(f"{rate:.3f} audio-h/s")
-        if pending is not None:
-            pending.result()
+        with timer.span("write_wait"):
+            if pending is not None:
+                pending.result()
     bar.close()
     distrib.barrier()
     if rank != 0:
         return None
     records = job.wait_for_all(len(shards), wait_timeout)
     index = _index(model, model_path, model_sha, shards, records, settings, skipped, plan)
+    index.speed = {
+        "batching": "one-call" if one_call else "groups",
+        "batch_seconds": settings.batch_seconds,
+        "bucket_seconds": settings.bucket_seconds if one_call else None,
+        "workers": settings.workers,
+        "probe_audio_s_per_s": probed,
+    }
     index.write(out_dir.path(INDEX_NAME))
     _remove_unlisted(out_dir, index)
     job.remove_leftovers()
     wall = round(time.monotonic() - started, 2)
-    TokenizeReport(index.skipped, round(seconds, 2), wall).write(out_dir.path(REPORT_NAME))
+    TokenizeReport(
+        index.skipped, round(seconds, 2), wall, timer.report(wall, shapes=grid is not None)
+    ).write(out_dir.path(REPORT_NAME))
     return index
 
 
@@ -176,40 +213,103 @@ def _warn_renamed(items: list[ShardItem], formats: tuple[str, ...]) -> None:
         )
 
 
+def _resolve_batch_seconds(
+    model: CodecModel, settings: TokenizeSettings, device: str, one_call: bool
+) -> tuple[TokenizeSettings, dict[str, float] | None]:
+    """``settings`` with a number of batch seconds (and the probe's rates, if it ran): the
+    device's default, or for ``auto`` the probe's choice (one-call batches only: CPU groups
+    are cut to cache-sized pieces whatever the batch)."""
+    value = settings.batch_seconds
+    accelerator = not device.startswith("cpu")
+    if value == "auto" and one_call:
+        chosen, rates = probe_batch_seconds(model, device, settings.precision, settings.n_q)
+        return replace(settings, batch_seconds=chosen), rates
+    if value is None or value == "auto":
+        value = ACCELERATOR_BATCH_SECONDS if accelerator else CPU_BATCH_SECONDS
+    return replace(settings, batch_seconds=float(value)), None
+
+
 def _one_call(settings: TokenizeSettings, device: str) -> bool:
     if settings.batching == "auto":
         return not device.startswith("cpu")
     return settings.batching == "one-call"
 
 
+@dataclass
+class _Window:
+    """Consecutive output shards whose items are batched together: ``items`` in plan order,
+    ``owners`` (shard, index in shard) per item, and the loader's batch ``specs`` (indices
+    into ``items``)."""
+
+    shards: list[OutputShard]
+    items: list[ShardItem]
+    owners: list[tuple[int, int]]
+    specs: list[BatchSpec]
+
+
+# One-call windows hold this much audio (their codes wait in memory until written).
+WINDOW_SECONDS = 2 * 3600.0
+
+
+def _grid(model: CodecModel, settings: TokenizeSettings) -> ShapeGrid:
+    hop, rate = model.hop_length, model.sample_rate
+    chunk = max(hop, int(settings.max_chunk_seconds * rate) // hop * hop)
+    bucket = max(1, round(settings.bucket_seconds * rate / hop)) * hop
+    budget = int(float(settings.batch_seconds or 0) * rate)
+    return ShapeGrid(bucket=bucket, budget=budget, chunk=chunk, max_samples=chunk)
+
+
+def _plan_work(
+    model: CodecModel, shards: list[OutputShard], settings: TokenizeSettings,
+    grid: ShapeGrid | None,
+) -> list[_Window]:  # fmt: skip
+    """The windows and their batches: on the ``grid`` (one-call: batches span the output
+    shards of a window), else each shard alone in length-sorted groups of the budget."""
+    groups = windows(shards, WINDOW_SECONDS) if grid else [[shard] for shard in shards]
+    work = []
+    for group in groups:
+        items = [item for shard in group for item in shard.items]
+        owners = [(shard.number, i) for shard in group for i in range(len(shard.items))]
+        if grid is None:
+            seconds = [item.seconds for item in items]
+            budget = float(settings.batch_seconds or 0)
+            specs = [
+                (indices, 0, 0) for indices in batches(seconds, budget, settings.max_chunk_seconds)
+            ]
+        else:
+            samples = [expected_samples(item, model.sample_rate) for item in items]
+            specs = grid_batches(samples, grid)
+        work.append(_Window(group, items, owners, specs))
+    return work
+
+
 def _device_batches(
-    model: CodecModel, shards: list[OutputShard], settings: TokenizeSettings, device: str
-) -> Iterator[dict[str, Any]]:
-    """Every batch of ``shards``, in order, read by one DataLoader and on ``device``; each
-    carries its shard's number. Long items (chunked) are never bucketed."""
+    model: CodecModel, work: list[_Window], settings: TokenizeSettings, device: str,
+    timer: Timer,
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Every batch of every window, in order, read by one DataLoader and on ``device``."""
     items: list[ShardItem] = []
-    groups: list[list[int]] = []
-    owners: list[tuple[int, int]] = []  # per batch: its shard, that shard's first item
-    for shard in shards:
-        seconds = [item.seconds for item in shard.items]
-        for group in batches(seconds, settings.batch_seconds, settings.max_chunk_seconds):
-            groups.append([len(items) + i for i in group])
-            owners.append((shard.number, len(items)))
-        items += shard.items
-    bucket = 0
-    if _one_call(settings, device):
-        bucket = round(settings.bucket_seconds * model.sample_rate / model.hop_length)
-        bucket *= model.hop_length
+    specs: list[BatchSpec] = []
+    for window in work:
+        specs += [([len(items) + i for i in indices], r, n) for indices, r, n in window.specs]
+        items += window.items
+    bucket = _grid(model, settings).bucket if _one_call(settings, device) else 0
     loader = audio_batches(
-        items, groups, model.sample_rate, settings.workers, bucket, device.startswith("cuda")
+        items, specs, model.sample_rate, settings.workers, bucket, device.startswith("cuda")
     )
-    for (number, first), batch in zip(owners, on_device(loader, device), strict=True):
-        yield {  # indices within the owning shard, as _encode_shard expects
-            **batch,
-            "shard": number,
-            "indices": [i - first for i in batch["indices"]],
-            "errors": [(i - first, e) for i, e in batch["errors"]],
-        }
+    source = on_device(loader, device, timer)
+    first, waited = 0, False
+    for window in work:
+        for _ in window.specs:
+            with timer.span("loader_wait" if waited else "first_batch"):
+                batch = next(source)
+            waited = True
+            yield {  # indices within the window
+                **batch,
+                "indices": [i - first for i in batch["indices"]],
+                "errors": [(i - first, e) for i, e in batch["errors"]],
+            }
+        first += len(window.items)
 
 
 @dataclass
@@ -222,9 +322,9 @@ class _Encoded:
     device_type: str
 
 
-def _encode_shard(
+def _encode_window(
     model: CodecModel,
-    shard: OutputShard,
+    window: _Window,
     batches: Iterator[dict[str, Any]],
     out_dir: Folder,
     settings: TokenizeSettings,
@@ -232,75 +332,98 @@ def _encode_shard(
     device: str,
     bar: Any,
     runner: GroupRunner,
-) -> tuple[_Encoded, float]:
-    """Encode ``shard``'s batches, the next ones ``batches`` yields."""
+    timer: Timer,
+    grid: ShapeGrid | None,
+) -> tuple[list[_Encoded], float]:
+    """Encode ``window``'s batches (the next ones ``batches`` yields); its shards' codes."""
     rate, hop = model.sample_rate, model.hop_length
-    failed: list[dict[str, Any]] = []
-    encoded: dict[int, np.ndarray] = {}
+    failed: dict[int, list[dict[str, Any]]] = {shard.number: [] for shard in window.shards}
+    encoded: dict[tuple[int, int], np.ndarray] = {}
     audio_seconds = 0.0
-    one_call = _one_call(settings, device)
-    seen = 0
     with torch.inference_mode():
-        while seen < len(shard.items):
+        for _ in window.specs:
             batch = next(batches)
-            assert batch["shard"] == shard.number, "batches out of plan order"
-            seen += len(batch["indices"]) + len(batch["errors"])
-            failed += [{"id": shard.items[i].meta["id"], "reason": e} for i, e in batch["errors"]]
+            for i, error in batch["errors"]:
+                number, index = window.owners[i]
+                failed[number].append({"id": window.items[i].meta["id"], "reason": error})
             if batch["indices"]:
                 wav, lengths = batch["device_wav"], batch["device_lengths"]
-                codes = _encode(model, wav, lengths, settings, one_call, runner)
-                for row, index in enumerate(batch["indices"]):
+                with timer.span("encode", sync=True):
+                    codes = _encode(model, wav, lengths, settings, grid, runner, timer)
+                with timer.span("codes_back"):
+                    codes = codes.to(torch.int16).cpu()  # one copy a batch, not one an item
+                for row, i in enumerate(batch["indices"]):
                     samples = int(batch["lengths"][row])
                     frames = math.ceil(samples / hop)
                     # C order whatever the batch: the files' bytes never depend on batching
-                    encoded[index] = np.ascontiguousarray(codes[row][:, :frames].t().numpy())
+                    codes_row = np.ascontiguousarray(codes[row][:, :frames].t().numpy())
+                    encoded[window.owners[i]] = codes_row
                     audio_seconds += samples / rate
             bar.update(len(batch["indices"]) + len(batch["errors"]))
-    output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
-    for index, item in enumerate(shard.items):  # plan order, whatever the batch order was
-        if index in encoded:
-            output.add(item.key, _meta(item, encoded[index], rate, texts), encoded[index])
     books = settings.n_q or model.num_codebooks
-    return _Encoded(output, failed, books, torch.device(device).type), audio_seconds
+    results = []
+    for shard in window.shards:
+        output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
+        for index, item in enumerate(shard.items):  # plan order, whatever the batch order was
+            codes_item = encoded.get((shard.number, index))
+            if codes_item is not None:
+                output.add(item.key, _meta(item, codes_item, rate, texts), codes_item)
+        device_type = torch.device(device).type
+        results.append(_Encoded(output, failed[shard.number], books, device_type))
+    return results, audio_seconds
 
 
-def _write_shard(
-    job: Job, shard: OutputShard, encoded: _Encoded, settings: TokenizeSettings
-) -> None:
-    """Every format's files, then the completion record that makes a re-run keep them."""
-    files = encoded.output.write(settings.formats, encoded.num_codebooks)
-    record = {
-        "files": files,
-        "skipped": encoded.failed,
-        "count": len(encoded.output.rows),
-        "device_type": encoded.device_type,
-    }
-    job.complete(shard.number, record)
+def _write_window(
+    job: Job, shards: list[OutputShard], encoded: list[_Encoded], settings: TokenizeSettings,
+    timer: Timer,
+) -> None:  # fmt: skip
+    """Every shard's files in every format, each followed by the completion record that
+    makes a re-run keep them."""
+    with timer.span("write"):
+        for shard, codes in zip(shards, encoded, strict=True):
+            files = codes.output.write(settings.formats, codes.num_codebooks)
+            record = {
+                "files": files,
+                "skipped": codes.failed,
+                "count": len(codes.output.rows),
+                "device_type": codes.device_type,
+            }
+            job.complete(shard.number, record)
 
 
 def _encode(
     model: CodecModel, wav: torch.Tensor, lengths: torch.Tensor, settings: TokenizeSettings,
-    one_call: bool, runner: GroupRunner,
+    grid: ShapeGrid | None, runner: GroupRunner, timer: Timer,
 ) -> torch.Tensor:  # fmt: skip
-    """Codes [B, K, F] as int16 on the host (one copy a batch, not one per item); a batch
-    of one long item is encoded chunk by chunk."""
+    """Codes [B, K, F] on the device; a batch of one long item is encoded chunk by chunk.
+
+    On the ``grid`` (one-call) every chunk is exactly ``grid.chunk`` samples, the last one
+    zero-padded and masked by its length, so chunks add one shape to a run; otherwise each
+    chunk is cut to its length (no masks: an item alone)."""
     chunk = int(settings.max_chunk_seconds * model.sample_rate) // model.hop_length
-    chunk *= model.hop_length
+    chunk = max(1, chunk) * model.hop_length
+    if grid is not None:
+        chunk = grid.chunk
     if wav.shape[0] == 1 and int(lengths[0]) > chunk:
-        total = int(lengths[0])
-        parts = [
-            model.encode(
-                wav[:, :, start : min(total, start + chunk)],
-                torch.tensor([min(total, start + chunk) - start], device=wav.device),
+        total, hop = int(lengths[0]), model.hop_length
+        parts = []
+        for start in range(0, total, chunk):
+            size = min(total, start + chunk) - start
+            part = wav[:, :, start : start + size]
+            if grid is not None:
+                part = torch.nn.functional.pad(part, (0, chunk - size))
+            timer.shape(part.shape)
+            codes = model.encode(
+                part,
+                torch.tensor([size], device=wav.device),
                 settings.n_q,
                 runner,
-                one_call=False,  # one item, cut to its length: nothing to pad or mask
-            )[0]
-            for start in range(0, total, chunk)
-        ]
-        return torch.cat(parts, dim=-1)[None].to(torch.int16).cpu()
-    codes = model.encode(wav, lengths, settings.n_q, runner, one_call=one_call)
-    return codes.to(torch.int16).cpu()
+                one_call=grid is not None,  # else one item cut to its length: no masks
+            )
+            parts.append(codes[0, :, : math.ceil(size / hop)])
+        return torch.cat(parts, dim=-1)[None]
+    timer.shape(wav.shape)
+    return model.encode(wav, lengths, settings.n_q, runner, one_call=grid is not None)
 
 
 def _meta(

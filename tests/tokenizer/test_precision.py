@@ -125,12 +125,14 @@ def test_numerics_switches_are_set_and_restored() -> None:
     switches = [backends.cuda.matmul, backends.cudnn.conv, backends.mkldnn.matmul]
     before = [s.fp32_precision for s in switches]
     autotune = torch.backends.cudnn.benchmark
-    with numerics("fp32", "cpu"):
+    with numerics("fp32", "cpu", autotune=True):
         assert [s.fp32_precision for s in switches] == ["ieee"] * 3  # TF32 off on CUDA too
         assert not torch.is_autocast_enabled("cpu") and not torch.backends.cudnn.benchmark
-    with numerics("tf32", "cpu"):
+    with numerics("tf32", "cpu", autotune=True):
         assert [s.fp32_precision for s in switches] == ["tf32", "tf32", "ieee"]
-        assert torch.backends.cudnn.benchmark  # autotuned kernels: only off fp32
+        assert torch.backends.cudnn.benchmark  # autotuned kernels: few shapes, not fp32
+    with numerics("bf16", "cpu"):  # shapes not bounded by the caller: never autotuned
+        assert not torch.backends.cudnn.benchmark
     with numerics("bf16", "cpu"):
         assert torch.is_autocast_enabled("cpu")
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16

@@ -90,7 +90,7 @@ def test_batched_equals_one_item_per_batch(tokenized: Path, corpus, model_dir, t
 def test_killed_run_resumes_to_identical_output(
     tokenized: Path, corpus: Path, model_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    real, calls = run_module._encode_shard, []
+    real, calls = run_module._encode_window, []
 
     def dies_on_second(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(1)
@@ -98,10 +98,10 @@ def test_killed_run_resumes_to_identical_output(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "_encode_shard", dies_on_second)
+    monkeypatch.setattr(run_module, "_encode_window", dies_on_second)
     with pytest.raises(KeyboardInterrupt):
         tokenize(model_dir, [corpus], tmp_path, ALL)
-    monkeypatch.setattr(run_module, "_encode_shard", real)
+    monkeypatch.setattr(run_module, "_encode_window", real)
     tokenize(model_dir, [corpus], tmp_path, ALL)
     mine = json.loads((tmp_path / "index.json").read_text())
     reference = json.loads((tokenized / "index.json").read_text())
