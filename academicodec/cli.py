@@ -331,7 +331,10 @@ def train(
     keep: Annotated[int, typer.Option(min=1, help="Step checkpoints to keep.")] = 3,
     allow_nan: Annotated[bool, typer.Option(help="Keep going on NaN/inf losses.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile.")] = False,
-    precision: Annotated[Literal["bf16", "fp32"], typer.Option(help="CUDA autocast.")] = "bf16",
+    precision: Annotated[
+        Literal["auto", "bf16", "fp32"],
+        typer.Option(help="auto: bf16 on GPU, fp32 on CPU; bf16 covers the whole step."),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of weights, data order and dropout.")] = 0,
     override: Annotated[
         bool,
@@ -378,9 +381,15 @@ def _batch_seconds(value: str | None) -> float | str | None:
     if value is None or value == "auto":
         return value
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        raise UserError(f"--batch-seconds: a number of seconds or auto, not {value!r}") from None
+        seconds = -1.0
+    if seconds < 0:
+        raise UserError(
+            f"Invalid value for '--batch-seconds': {value} is not a number >= 0 (0: one item "
+            "a batch) or auto"
+        )
+    return seconds
 
 
 @app.command()

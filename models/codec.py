@@ -208,7 +208,8 @@ class CodecModel(nn.Module, ABC):
         """A training forward on ``n_q`` codebooks (all by default; the trainer passes
         ``training_n_q``). Runs no collective and changes no codebook."""
         latent, mask, frames = self.latent(wav, lengths)
-        result = self.quantizer(latent, mask, n_q)
+        with exact_float32(latent.device.type):  # codebook distances: an fp32 island
+            result = self.quantizer(latent.float(), mask, n_q)
         audio = self.decoder(result.quantized, frames)
         return CodecOutput(
             audio=audio,

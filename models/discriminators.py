@@ -27,12 +27,20 @@ def _run_stack(
     return x.flatten(1), features
 
 
+def _layout(x: Tensor, channels_last: bool) -> Tensor:
+    """A 2-D discriminator's input in the memory layout its weights use (channels-last on
+    CUDA: cuDNN's tensor-core kernels want NHWC, and NCHW costs a transpose per conv)."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
 def _width(channels: int, scale: float) -> int:
     return max(4, int(round(channels * scale)))
 
 
 class PeriodDiscriminator(nn.Module):
     """HiFi-GAN's DiscriminatorP: the waveform folded into [T / p, p] and 2-D convs."""
+
+    channels_last = False  # set by Discriminators.use_channels_last
 
     def __init__(self, period: int, width: float = 1.0) -> None:
         super().__init__()
@@ -57,7 +65,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, pad), mode="reflect" if pad < steps else "constant")
             steps += pad
         x = x.view(batch, channels, steps // self.period, self.period)
-        return _run_stack(self.convs, self.conv_post, x, 0.1)
+        return _run_stack(self.convs, self.conv_post, _layout(x, self.channels_last), 0.1)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -96,6 +104,8 @@ def _groups(groups: int, channels_in: int, channels_out: int) -> int:
 class STFTDiscriminator(nn.Module):
     """Encodec's DiscriminatorSTFT: 2-D convs over the complex STFT (real, imag channels)."""
 
+    channels_last = False  # set by Discriminators.use_channels_last
+
     def __init__(self, n_fft: int, filters: int = 32) -> None:
         super().__init__()
         self.n_fft, self.hop = n_fft, n_fft // 4
@@ -124,7 +134,7 @@ class STFTDiscriminator(nn.Module):
             center=False, return_complex=True,
         )  # fmt: skip
         z = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # [B, 2, frames, freq]
-        return _run_stack(self.convs, self.conv_post, z, 0.2)
+        return _run_stack(self.convs, self.conv_post, _layout(z, self.channels_last), 0.2)
 
 
 class Discriminators(nn.Module):
@@ -140,6 +150,13 @@ class Discriminators(nn.Module):
                 self.subs.append(ScaleDiscriminator(config.width, spectral=scale == 0))
         if "msstft" in config.kinds:
             self.subs.extend(STFTDiscriminator(n, config.stft_filters) for n in config.stft_n_ffts)
+
+    def use_channels_last(self) -> None:
+        """2-D discriminators' weights and inputs in channels-last layout (for CUDA)."""
+        for sub in self.subs:
+            if isinstance(sub, PeriodDiscriminator | STFTDiscriminator):
+                sub.to(memory_format=torch.channels_last)
+                sub.channels_last = True
 
     def forward(self, wav: Tensor) -> Outputs:
         logits, features = [], []

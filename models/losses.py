@@ -13,8 +13,12 @@ from academicodec import distrib
 from academicodec.models.config import MelLossConfig
 from academicodec.models.mel import MelSpectrogram
 
+# Losses take float32 copies of bf16 logits and maps: their means are an fp32 island
+# (training/precision.py).
+
 
 def generator_adversarial_loss(fake_logits: list[Tensor], kind: str) -> Tensor:
+    fake_logits = [logit.float() for logit in fake_logits]
     if kind == "lsgan":
         losses = [torch.mean((1 - logit) ** 2) for logit in fake_logits]
     else:  # hinge
@@ -25,6 +29,7 @@ def generator_adversarial_loss(fake_logits: list[Tensor], kind: str) -> Tensor:
 def discriminator_loss(real_logits: list[Tensor], fake_logits: list[Tensor], kind: str) -> Tensor:
     losses = []
     for real, fake in zip(real_logits, fake_logits, strict=True):
+        real, fake = real.float(), fake.float()
         if kind == "lsgan":
             losses.append(torch.mean((1 - real) ** 2) + torch.mean(fake**2))
         else:
@@ -35,7 +40,7 @@ def discriminator_loss(real_logits: list[Tensor], fake_logits: list[Tensor], kin
 def feature_matching_loss(real: list[list[Tensor]], fake: list[list[Tensor]]) -> Tensor:
     """Sum over sub-discriminators and layers of the mean |real - fake| (HiFi-GAN)."""
     losses = [
-        torch.mean(torch.abs(r.detach() - f))
+        torch.mean(torch.abs(r.detach().float() - f.float()))
         for real_maps, fake_maps in zip(real, fake, strict=True)
         for r, f in zip(real_maps, fake_maps, strict=True)
     ]
@@ -55,8 +60,11 @@ class MultiResolutionMelLoss(nn.Module):
         )
 
     def forward(self, reconstruction: Tensor, target: Tensor) -> Tensor:
-        losses = [F.l1_loss(mel(reconstruction), mel(target)) for mel in self.mels]
-        return torch.stack(losses).mean()
+        """Always float32, whatever autocast the caller runs under (an fp32 island)."""
+        with torch.autocast(reconstruction.device.type, enabled=False):
+            reconstruction, target = reconstruction.float(), target.float()
+            losses = [F.l1_loss(mel(reconstruction), mel(target)) for mel in self.mels]
+            return torch.stack(losses).mean()
 
 
 class LossBalancer:

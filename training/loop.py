@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from academicodec.outputs import claim_output
 from academicodec.storage import Location
 from academicodec.training.checkpoint import TrainState, load_latest
 from academicodec.training.logs import RunLogger
+from academicodec.training.precision import resolve_precision
 from academicodec.training.trainer import Trainer, TrainingStopped
 
 LOG = logging.getLogger("academicodec.training")
@@ -50,7 +51,9 @@ class RunOptions:
     workers: int = 2
     allow_nan: bool = False
     compile: bool = False
-    precision: str = "bf16"
+    compile_backend: str = "inductor"  # torch.compile's backend ("eager" in CPU tests)
+    # auto: bf16 on CUDA, fp32 elsewhere; bf16 runs CPU autocast on a CPU (training/precision)
+    precision: str = "auto"
     seed: int = 0
     # Resume even where the preset or RESULT_OPTIONS differ from the checkpoint's.
     override: bool = False
@@ -78,6 +81,7 @@ def train(
     claim_output(options.out, "train", data)
     _init_distributed(options.device)
     device = _device(options.device)
+    options = replace(options, precision=resolve_precision(options.precision, device))
     checkpoints = options.out / "checkpoints"
     resumed = load_latest(checkpoints) if checkpoints.is_dir() else None
     if resumed is not None:

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ from academicodec.training.checkpoint import (
     save_state,
 )
 from academicodec.training.logs import RunLogger
+from academicodec.training.precision import resolve_precision, training_autocast
 from academicodec.training.validation import validate
 
 if TYPE_CHECKING:
@@ -60,22 +62,22 @@ class Trainer:
     """A codec, its discriminators, optimizers, schedules, data position and logs."""
 
     def __init__(self, config: CodecConfig, options: RunOptions, device: torch.device) -> None:
-        self.config, self.options, self.device = config, options, device
-        if options.precision not in ("bf16", "fp16", "fp32"):
-            raise UserError(f"--precision must be bf16, fp16 or fp32, not {options.precision!r}")
+        self.config, self.device = config, device
+        self.precision = resolve_precision(options.precision, device)
+        self.options = options = replace(options, precision=self.precision)
         torch.manual_seed(options.seed)  # identical initial weights on every rank
         self.model = build_codec(config).to(device)
         self.discriminators = Discriminators(config.train.discriminator).to(device)
+        if device.type == "cuda":  # 2-D convs without NCHW<->NHWC transposes around them
+            self.discriminators.use_channels_last()
         self.opt_g, self.opt_d = (
-            _optimizer(self.model, config),
-            _optimizer(self.discriminators, config),
+            _optimizer(self.model, config, device),
+            _optimizer(self.discriminators, config, device),
         )
         self.sched_g, self.sched_d = _scheduler(self.opt_g, config), _scheduler(self.opt_d, config)
-        half = device.type == "cuda" and options.precision != "fp32"
         # bf16 needs no loss scaling; fp16 does (its gradients underflow without it).
-        self.scaler = torch.amp.GradScaler("cuda", enabled=half and options.precision == "fp16")
-        dtype = torch.float16 if options.precision == "fp16" else torch.bfloat16
-        self.autocast = partial(torch.autocast, "cuda", dtype=dtype, enabled=half)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
+        self.autocast = partial(training_autocast, self.precision, device)
         self.mel_loss = MultiResolutionMelLoss(config.sample_rate, config.train.mel_loss).to(device)
         weights = config.train.loss_weights
         self.balancer = (
@@ -98,8 +100,13 @@ class Trainer:
             # Codebooks are synchronised by the upkeep, not by DDP's buffer broadcast.
             self.generator = DistributedDataParallel(self.model, ids, broadcast_buffers=False)
             self.disc = DistributedDataParallel(self.discriminators, ids, broadcast_buffers=False)
+        # The discriminators as the generator's losses call them (no DDP: no gradients there).
+        self.disc_for_generator: nn.Module = self.discriminators
         if options.compile:
-            self.generator = torch.compile(self.generator)
+            compile_ = partial(torch.compile, backend=options.compile_backend)
+            self.generator = compile_(self.generator)
+            self.disc = compile_(self.disc)
+            self.disc_for_generator = compile_(self.discriminators)
         self.loader, self.stream = _loader(config, options, device)
 
     # --- one step ---------------------------------------------------------------------
@@ -121,22 +128,24 @@ class Trainer:
         adversarial = self.step >= train.disc_start_step
         scalars: dict[str, torch.Tensor] = {}
         if adversarial:
-            real_logits, _ = self.disc(real)
-            fake_logits, _ = self.disc(fake.detach())
-            d_loss = discriminator_loss(real_logits, fake_logits, train.adversarial_loss)
+            with self.autocast():
+                real_logits, _ = self.disc(real)
+                fake_logits, _ = self.disc(fake.detach())
+                d_loss = discriminator_loss(real_logits, fake_logits, train.adversarial_loss)
             self.opt_d.zero_grad(set_to_none=True)
             self._backward_and_step(d_loss, self.discriminators, self.opt_d)
             scalars["discriminator"] = d_loss.detach()
-        terms = {"mel": self.mel_loss(fake, real)}
+        terms = {"mel": self.mel_loss(fake, real)}  # an fp32 island (outside autocast)
         with _frozen(self.discriminators):  # generator losses: no discriminator gradients
             if adversarial:
-                fake_logits, fake_maps = self.discriminators(fake)
-                with torch.no_grad():
-                    _, real_maps = self.discriminators(real)
-                terms["adversarial"] = generator_adversarial_loss(
-                    fake_logits, train.adversarial_loss
-                )
-                terms["feature_matching"] = feature_matching_loss(real_maps, fake_maps)
+                with self.autocast():
+                    fake_logits, fake_maps = self.disc_for_generator(fake)
+                    with torch.no_grad():
+                        _, real_maps = self.disc_for_generator(real)
+                    terms["adversarial"] = generator_adversarial_loss(
+                        fake_logits, train.adversarial_loss
+                    )
+                    terms["feature_matching"] = feature_matching_loss(real_maps, fake_maps)
             total = self._generator_backward(terms, fake, out.quantizer_loss)
         self.upkeep.update(out.codebook_inputs, out.codebook_assignments)
         scalars.update({name: value.detach() for name, value in terms.items()})
@@ -337,12 +346,21 @@ def _clip(module: nn.Module, limit: float | None) -> None:
         torch.nn.utils.clip_grad_norm_(module.parameters(), limit)
 
 
-def _optimizer(module: nn.Module, config: CodecConfig) -> torch.optim.Optimizer:
+def optimizer_kernel(device: torch.device) -> dict[str, bool]:
+    """One fused kernel per step on CUDA (no launch per parameter); on CPU torch's default
+    (foreach), which the CPU figures were measured with."""
+    return {"fused": True} if device.type == "cuda" else {}
+
+
+def _optimizer(
+    module: nn.Module, config: CodecConfig, device: torch.device
+) -> torch.optim.Optimizer:
     train = config.train
     kind = torch.optim.AdamW if train.optimizer == "adamw" else torch.optim.Adam
     return kind(
-        module.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay
-    )
+        module.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay,
+        **optimizer_kernel(device),
+    )  # fmt: skip
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: CodecConfig) -> Any:
