@@ -3,12 +3,17 @@
 Generates its own speech-like corpus, then, on ``cuda:0``:
 
 - ``tokenize``: end-to-end ``tokenize`` throughput (audio-hours per GPU-hour) for
-  ``hificodec_16k_320d`` and ``encodec_24k_240d`` (random weights) at fp32, tf32 and bf16,
-  one padded call a batch, batches sized to the GPU's memory; each precision's codes
-  compared with CPU fp32 codes of the same clips; the encoder alone on one fixed-shape batch
-  in memory, with and without ``torch.compile``.
+  ``hificodec_16k_320d``, ``encodec_24k_240d`` and ``meta_encodec_24khz`` (random weights)
+  at fp32, tf32 and bf16, one-call batches on the shape grid at the accelerator default
+  (300 s of audio a batch), on a corpus of >= 20 batches: the whole run and its steady
+  state (worker start-up reported apart), where the time went (waiting for the loader,
+  host->device copies, encode, codes back, writing), the distinct encoder input shapes,
+  the encoder alone at the same batch (end to end / encoder alone), and each precision's
+  codes compared with CPU fp32 codes of the same clips; then the encoder alone at batch
+  8 / 64 / 256 (10 s rows), fp32 and bf16, eager and ``torch.compile``d.
 - ``train``: ``hificodec_16k_320d`` at batch 16 (GAN losses on), fp32 vs bf16: steps/s,
-  samples/s, peak GPU memory.
+  samples/s, peak GPU memory, and from ``torch.profiler`` the share of GPU kernel time
+  spent in bf16 kernels (with the largest kernels that are not).
 - ``ddp``: 20 steps of a one-rank NCCL process group (DDP wrappers and collectives on),
   a checkpoint at step 10 and the end, then a resume to step 30.
 
@@ -45,15 +50,26 @@ from academicodec.manifests.synthetic import SpeechSource, make_folder
 from academicodec.models import build_codec, load_codec, load_codec_config, save_codec
 from academicodec.models.precision import PRECISIONS, numerics
 from academicodec.pipelines import ShardSettings, write_shards
+from academicodec.tokenizer.index import REPORT_NAME, TokenizeReport
 from academicodec.tokenizer.readers import CodesDataset
 from academicodec.tokenizer.run import TokenizeSettings, tokenize
 from academicodec.training import RunOptions, Trainer, train
 
-# Goals (issue 13): bf16 tokenize audio-hours per GPU-hour, codes agreement, train speed-up.
-TOKENIZE_GOALS = {"hificodec_16k_320d": 5000.0, "encodec_24k_240d": 20000.0}
+# Goals (issue 21): bf16 tokenize audio-hours per GPU-hour, bf16 over fp32 end to end, end
+# to end over the encoder alone, codes agreement, train speed-up.
+TOKENIZE_GOALS = {
+    "hificodec_16k_320d": 5000.0,
+    "encodec_24k_240d": 20000.0,
+    "meta_encodec_24khz": 20000.0,
+}
+BF16_OVER_FP32_GOAL = 1.8
+OVER_ENCODER_GOAL = 0.8
 AGREEMENT_GOALS = {"fp32": 0.999, "bf16": 0.99}
 TRAIN_BF16_GOAL = 1.8
 COMPILE_BUDGET_SECONDS = 330.0  # compile is measured only while the run is within this
+ROW_SECONDS = 10.0  # the encoder-alone rows
+# Kernel names that compute in bf16 (cuDNN/cutlass "bf16", ATen's "BFloat16" templates).
+BF16_MARKERS = ("bf16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -69,22 +85,26 @@ class Sizes:
     ddp_backend: str
     compile_backend: str
     workers: int
-    memory_fraction: float  # of the GPU's memory a tokenize batch may use
+    batch_seconds: float  # tokenize's batch budget (the accelerator default)
+    encoder_batches: tuple[int, ...]  # rows of the encoder-alone figures
+    row_seconds: float
 
 
 GPU = Sizes(
     "cuda",
-    ("hificodec_16k_320d", "encodec_24k_240d"),
+    ("hificodec_16k_320d", "encodec_24k_240d", "meta_encodec_24khz"),
     "hificodec_16k_320d",
-    corpus_seconds=3600.0,
+    corpus_seconds=6300.0,  # >= 20 batches of 300 s
     agreement_clips=16,
     train_batch=16,
     train_steps=20,
     ddp_steps=20,
     ddp_backend="nccl",
     compile_backend="inductor",
-    workers=8,
-    memory_fraction=0.3,
+    workers=12,
+    batch_seconds=300.0,
+    encoder_batches=(8, 64, 256),
+    row_seconds=ROW_SECONDS,
 )
 REHEARSAL = Sizes(
     "cpu",
@@ -98,7 +118,9 @@ REHEARSAL = Sizes(
     ddp_backend="gloo",
     compile_backend="eager",
     workers=0,
-    memory_fraction=0.0,
+    batch_seconds=2.0,
+    encoder_batches=(1, 2, 4),
+    row_seconds=0.5,
 )
 
 
@@ -164,40 +186,19 @@ def cpu_fp32_codes(model_dir: Path, clips: dict[str, np.ndarray]) -> dict[str, n
     return out
 
 
-def batch_seconds_for(model_dir: Path, sizes: Sizes, precision: str) -> float:
-    """Padded seconds per batch so the encode peak stays within ``memory_fraction`` of the
-    GPU: measured on a probe batch, scaled linearly (activations grow with the audio)."""
-    if not sizes.device.startswith("cuda"):
-        return 30.0
-    model = load_codec(model_dir).eval().to(sizes.device)
-    probe_seconds = 40.0
-    wav = 0.1 * torch.randn(4, 1, int(10 * model.sample_rate), device=sizes.device)
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    with torch.inference_mode(), numerics(precision, sizes.device):
-        model.encode(wav, torch.full((4,), wav.shape[-1], device=sizes.device), one_call=True)
-    _sync(sizes.device)
-    peak = torch.cuda.max_memory_allocated() - base
-    del model, wav
-    torch.cuda.empty_cache()
-    total = torch.cuda.get_device_properties(0).total_memory
-    return float(min(3600.0, probe_seconds * sizes.memory_fraction * total / max(peak, 1)))
-
-
 def tokenize_figures(root: Path, preset: str, sizes: Sizes, started: float) -> dict[str, Any]:
     torch.manual_seed(0)
     model_dir = save_codec(build_codec(preset), root / f"model-{preset}")
     manifests = root / f"manifests{load_codec_config(preset).sample_rate}"
     clips = _clips(manifests, sizes.agreement_clips)
     reference = cpu_fp32_codes(model_dir, clips)
+    model = load_codec(model_dir).eval().to(sizes.device)
     figures: dict[str, Any] = {}
     for precision in PRECISIONS:
-        budget = batch_seconds_for(model_dir, sizes, precision)
         settings = TokenizeSettings(
             workers=sizes.workers,
             precision=precision,
-            batch_seconds=budget,
+            batch_seconds=sizes.batch_seconds,
             items_per_shard=200,
             batching="one-call",
         )
@@ -208,51 +209,79 @@ def tokenize_figures(root: Path, preset: str, sizes: Sizes, started: float) -> d
         _sync(sizes.device)
         wall = time.perf_counter() - begin
         assert index is not None and index.precision == precision
+        timing = TokenizeReport.read(out / REPORT_NAME).timing or {}
+        spans = timing["seconds"]
         codes = {m["id"]: c for c, _, m in CodesDataset(out, rank=0, world_size=1)}
         equal = sum(int((codes[k] == reference[k]).sum()) for k in reference)
         total = sum(reference[k].size for k in reference)
+        audio = index.totals.seconds
+        steady = audio / max(wall - spans["first_batch"], 1e-9)
+        # the grid's rows at the rows' length: the batch end to end ran at most often
+        rows = max(1, int(sizes.batch_seconds // sizes.row_seconds))
+        alone = encoder_rate(model, rows, sizes, precision)
         figures[precision] = {
-            "audio_h_per_gpu_h": round(index.totals.seconds / wall, 1),
-            "audio_hours": round(index.totals.seconds / 3600, 3),
-            "batch_seconds": round(budget, 1),
+            "audio_h_per_gpu_h": round(audio / wall, 1),
+            "steady_audio_h_per_gpu_h": round(steady, 1),
+            "worker_startup_s": round(spans["first_batch"], 2),
+            "audio_hours": round(audio / 3600, 3),
+            "encoder_calls": timing["encoder_calls"],
+            "batch_seconds": sizes.batch_seconds,
+            "time_split_s": spans,
+            "share_of_wall": timing["share_of_wall"],
+            "encoder_shapes": timing["encoder_shapes"],
+            "encoder_alone_same_batch": {
+                "batch": f"{rows} x {sizes.row_seconds:g} s",
+                "audio_h_per_gpu_h": round(alone, 1),
+            },
+            "end_to_end_over_encoder": round(steady / alone, 3),
             "codes_equal_cpu_fp32": round(equal / total, 6),
             "device_type": index.device_type,
         }
-    figures["encoder_in_memory"] = encoder_in_memory(model_dir, sizes, started)
+    figures["bf16_over_fp32"] = round(
+        figures["bf16"]["audio_h_per_gpu_h"] / figures["fp32"]["audio_h_per_gpu_h"], 2
+    )
+    figures["encoder_alone"] = encoder_alone(model_dir, sizes, started)
     return figures
 
 
-def encoder_in_memory(model_dir: Path, sizes: Sizes, started: float) -> dict[str, Any]:
-    """The encoder alone on one fixed batch (8 x 10 s) at bf16: eager, then compiled."""
-    model = load_codec(model_dir).eval().to(sizes.device)
-    rows = 8
-    wav = 0.1 * torch.randn(rows, 1, int(10 * model.sample_rate), device=sizes.device)
-    lengths = torch.full((rows,), wav.shape[-1], device=sizes.device)
-    seconds = rows * 10.0
-
-    def throughput(repeats: int = 5) -> float:
-        with torch.inference_mode(), numerics("bf16", sizes.device):
-            model.encode(wav, lengths, one_call=True)  # warm-up (and compile)
-            _sync(sizes.device)
-            begin = time.perf_counter()
-            for _ in range(repeats):
-                model.encode(wav, lengths, one_call=True)
-            _sync(sizes.device)
-        return seconds * repeats / (time.perf_counter() - begin)
-
-    result: dict[str, Any] = {"batch": f"{rows} x 10 s", "precision": "bf16"}
-    result["eager_audio_h_per_gpu_h"] = round(throughput(), 1)
-    if time.perf_counter() - started > COMPILE_BUDGET_SECONDS:
-        result["compiled"] = f"not measured: the check passed {COMPILE_BUDGET_SECONDS:g} s"
-        return result
-    model.compile_encoder(sizes.compile_backend)
-    begin = time.perf_counter()
-    with torch.inference_mode(), numerics("bf16", sizes.device):
+def encoder_rate(model: Any, rows: int, sizes: Sizes, precision: str, repeats: int = 3) -> float:
+    """Audio seconds per second (= audio-h per GPU-h) of the encoder alone on ``rows`` x
+    ``row_seconds`` in device memory, one-call, after a warm-up (tuning, compiling)."""
+    length = int(sizes.row_seconds * model.sample_rate) // model.hop_length * model.hop_length
+    wav = 0.1 * torch.randn(rows, 1, length, device=sizes.device)
+    lengths = torch.full((rows,), length, device=sizes.device)
+    with torch.inference_mode(), numerics(precision, sizes.device, autotune=True):
         model.encode(wav, lengths, one_call=True)
         _sync(sizes.device)
-    result["compile_seconds"] = round(time.perf_counter() - begin, 1)
-    result["compiled_audio_h_per_gpu_h"] = round(throughput(), 1)
-    result["compile_backend"] = sizes.compile_backend
+        begin = time.perf_counter()
+        for _ in range(repeats):
+            model.encode(wav, lengths, one_call=True)
+        _sync(sizes.device)
+    return rows * length / model.sample_rate * repeats / (time.perf_counter() - begin)
+
+
+def encoder_alone(model_dir: Path, sizes: Sizes, started: float) -> dict[str, Any]:
+    """The encoder alone at each batch of ``encoder_batches``, fp32 and bf16, eager then
+    compiled (compiling only while the check is within its time budget)."""
+    result: dict[str, Any] = {"row_seconds": sizes.row_seconds}
+    for mode in ("eager", "compiled"):
+        model = load_codec(model_dir).eval().to(sizes.device)
+        if mode == "compiled":
+            if time.perf_counter() - started > COMPILE_BUDGET_SECONDS:
+                result[mode] = f"not measured: the check passed {COMPILE_BUDGET_SECONDS:g} s"
+                continue
+            model.compile_encoder(sizes.compile_backend)
+            result["compile_backend"] = sizes.compile_backend
+        for precision in ("fp32", "bf16"):
+            for rows in sizes.encoder_batches:
+                try:
+                    rate = round(encoder_rate(model, rows, sizes, precision), 1)
+                except torch.OutOfMemoryError:
+                    rate = "out of memory"
+                result.setdefault(mode, {}).setdefault(precision, {})[str(rows)] = rate
+        del model
+        if sizes.device.startswith("cuda"):
+            torch.cuda.empty_cache()
     return result
 
 
@@ -291,6 +320,7 @@ def train_figures(shards: Path, sizes: Sizes) -> dict[str, Any]:
             "steps_per_s": round(rate, 3),
             "samples_per_s": round(rate * sizes.train_batch, 1),
             "peak_gpu_gb": round(peak, 2),
+            "kernels": kernel_share(trainer, cached, sizes.device),
         }
         del trainer, cached
         if sizes.device.startswith("cuda"):
@@ -300,6 +330,35 @@ def train_figures(shards: Path, sizes: Sizes) -> dict[str, Any]:
     )
     figures["batch"] = sizes.train_batch
     return figures
+
+
+def kernel_share(trainer: Trainer, batches: list[dict[str, Any]], device: str) -> dict[str, Any]:
+    """Three steps under ``torch.profiler``: the share of device kernel time (CPU op time in
+    a CPU rehearsal) in kernels whose names say bf16, and the five largest that do not."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    with profile(activities=activities) as prof:
+        for i in range(3):
+            trainer.train_step(batches[i % 2])
+        _sync(device)
+    times: dict[str, float] = {}
+    for event in prof.key_averages():
+        spent = event.self_device_time_total if cuda else event.self_cpu_time_total
+        if spent > 0 and (not cuda or event.device_type.name == "CUDA"):
+            times[event.key] = times.get(event.key, 0.0) + spent
+    total = sum(times.values()) or 1.0
+    bf16 = sum(t for k, t in times.items() if any(m in k.lower() for m in BF16_MARKERS))
+    others = sorted(
+        ((t, k) for k, t in times.items() if not any(m in k.lower() for m in BF16_MARKERS)),
+        reverse=True,
+    )[:5]
+    return {
+        "measured_on": "GPU kernels" if cuda else "CPU ops (rehearsal: names rarely say bf16)",
+        "bf16_share": round(bf16 / total, 3),
+        "largest_not_bf16": [{"name": k[:120], "share": round(t / total, 3)} for t, k in others],
+    }
 
 
 def _two_batches(trainer: Trainer) -> list[dict[str, torch.Tensor]]:
@@ -362,6 +421,10 @@ def _more(options: RunOptions, steps: int) -> RunOptions:
 # --- the check ----------------------------------------------------------------------------
 
 
+def _check(goal: float, measured: float) -> dict[str, Any]:
+    return {"goal": goal, "measured": measured, "met": measured >= goal}
+
+
 def goals(results: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
     checks: dict[str, Any] = {}
     for preset, goal in TOKENIZE_GOALS.items():
@@ -373,6 +436,13 @@ def goals(results: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
                 "met": measured >= goal,
             }
     for preset, figures in results.get("tokenize", {}).items():
+        checks[f"{preset} bf16 / fp32 end to end"] = _check(
+            BF16_OVER_FP32_GOAL, figures["bf16_over_fp32"]
+        )
+        for precision in ("fp32", "bf16"):
+            checks[f"{preset} {precision} end to end / encoder alone"] = _check(
+                OVER_ENCODER_GOAL, figures[precision]["end_to_end_over_encoder"]
+            )
         for precision, goal in AGREEMENT_GOALS.items():
             measured = figures[precision]["codes_equal_cpu_fp32"]
             checks[f"{preset} {precision} codes = CPU fp32"] = {

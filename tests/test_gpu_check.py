@@ -40,8 +40,25 @@ def test_every_stage_runs_in_a_cpu_rehearsal() -> None:
     # on CPU, tf32 is fp32: both equal the per-clip CPU reference exactly; bf16 differs
     assert figures["fp32"]["codes_equal_cpu_fp32"] == figures["tf32"]["codes_equal_cpu_fp32"] == 1
     assert 0.5 < figures["bf16"]["codes_equal_cpu_fp32"] < 1
-    assert figures["encoder_in_memory"]["compiled_audio_h_per_gpu_h"] > 0
-    assert report["train"]["fp32"]["steps_per_s"] > 0 and report["train"]["bf16_speedup"] > 0
+    for precision in ("fp32", "bf16"):  # the why: time split, shapes, encoder alone
+        run = figures[precision]
+        assert set(run["time_split_s"]) == {
+            "first_batch", "loader_wait", "encode", "codes_back", "write", "write_wait",
+            "to_device_gpu",
+        }  # fmt: skip
+        assert run["time_split_s"]["encode"] > 0 and run["worker_startup_s"] >= 0
+        assert 1 <= run["encoder_shapes"] < run["encoder_calls"]  # a fixed grid of shapes
+        assert run["end_to_end_over_encoder"] > 0 and run["steady_audio_h_per_gpu_h"] > 0
+        for mode in ("eager", "compiled"):
+            assert all(r > 0 for r in figures["encoder_alone"][mode][precision].values())
+        assert set(figures["encoder_alone"]["eager"][precision]) == {"1", "2", "4"}
+    assert figures["bf16_over_fp32"] > 0
+    train = report["train"]
+    assert train["fp32"]["steps_per_s"] > 0 and train["bf16_speedup"] > 0
+    assert 0 <= train["bf16"]["kernels"]["bf16_share"] <= 1
+    assert train["bf16"]["kernels"]["largest_not_bf16"]
+    for name in ("bf16 / fp32 end to end", "bf16 end to end / encoder alone"):
+        assert f"tiny_encodec_16k {name}" in report["goals"]
     ddp = report["ddp"]
     assert ddp["world_size"] == 1 and ddp["steps"] == 2 and ddp["resumed_to_step"] == 3
     assert "last.pt" in ddp["checkpoints"]

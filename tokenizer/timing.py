@@ -30,6 +30,7 @@ class Timer:
         self.device = device
         self.seconds = dict.fromkeys(SPANS, 0.0)
         self.shapes: set[tuple[int, ...]] = set()
+        self.calls = 0
         self.copies: list[tuple[Any, Any]] = []
         self._lock = threading.Lock()
 
@@ -45,7 +46,9 @@ class Timer:
                 self.seconds[name] += time.perf_counter() - begin
 
     def shape(self, shape: torch.Size) -> None:
+        """One encoder call at ``shape``."""
         self.shapes.add(tuple(shape))
+        self.calls += 1
 
     def report(self, wall: float, shapes: bool) -> dict[str, Any]:
         """Seconds per span and their share of ``wall``; the shapes (with ``shapes``: a
@@ -56,6 +59,7 @@ class Timer:
         return {
             "seconds": spans,
             "share_of_wall": {k: round(v / wall, 3) if wall else 0.0 for k, v in spans.items()},
+            "encoder_calls": self.calls,
             "encoder_shapes": len(self.shapes),
             "shapes": sorted(list(s) for s in self.shapes) if shapes else None,
         }
