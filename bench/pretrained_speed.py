@@ -18,6 +18,15 @@ them the script prints a "skipped" line and exits 0.
 
 Last line: ratios ``batch1`` and ``batch8`` (reference time / ours; >= 1.0 and >= 1.5 are
 the targets), per model.
+
+``--device cuda``: on a GPU, both models' encoders at batch 1 / 8 / 64 of 5 s clips, fp32
+and bf16 (autocast for the references, ``--precision bf16``'s numerics for ours), one-call;
+ratios reference time / ours per batch and precision (goal at batch 64: >= 2). Wheels it
+needs beyond the project's own dependencies (Python 3.12 manylinux, installed with
+``--no-deps`` into the same target): ``encodec``, ``descript-audio-codec``,
+``descript-audiotools``, ``einops``, ``argbind``, ``flatten-dict``, ``julius``, ``ffmpy``,
+``importlib-resources``, ``randomname``, ``docstring-parser``, ``fire``, ``markdown2``,
+``pyloudnorm``, ``scipy``, and a ``torchaudio`` stub (as ``_references`` makes).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import types
 from pathlib import Path
 
@@ -102,7 +112,47 @@ def _compare(name: str, reference_encode, ours, rate: int, hop: int, repeats: in
     }
 
 
-def _meta_encodec(encodec, folder: Path, repeats: int) -> dict:
+GPU_BATCHES = (1, 8, 64)
+
+
+def _gpu_compare(name: str, reference_encode, ours, rate: int, hop: int, device: str) -> dict:
+    """Reference vs ours on ``device`` at each of ``GPU_BATCHES`` x 5 s, fp32 and bf16."""
+    from academicodec.models.precision import numerics
+
+    length = int(CLIP_SECONDS * rate) // hop * hop
+    clip = _clip(CLIP_SECONDS, rate, 0)[:length].to(device)
+    row: dict = {"model": name, "device": torch.cuda.get_device_name(0)}
+
+    def timed(run) -> float:  # best of 3 after a warm-up, synchronised
+        run()
+        torch.cuda.synchronize()
+        best = float("inf")
+        for _ in range(3):
+            begin = time.perf_counter()
+            run()
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - begin)
+        return best
+
+    for precision in ("fp32", "bf16"):
+        for batch in GPU_BATCHES:
+            wav = clip.expand(batch, length)[:, None].contiguous()
+            lengths = torch.full((batch,), length, device=device)
+            with torch.inference_mode():
+                with torch.autocast("cuda", torch.bfloat16, enabled=precision == "bf16"):
+                    reference = timed(lambda: reference_encode(wav))  # noqa: B023
+                with numerics(precision, device, autotune=True):
+                    mine = timed(lambda: ours.encode(wav, lengths, one_call=True))  # noqa: B023
+            audio = batch * length / rate
+            row[f"{precision}_batch{batch}"] = {
+                "reference_audio_s_per_s": round(audio / reference, 1),
+                "ours_audio_s_per_s": round(audio / mine, 1),
+                "ratio": round(reference / mine, 2),
+            }
+    return row
+
+
+def _meta_encodec(encodec, folder: Path, repeats: int, device: str = "cpu") -> dict:
     reference = encodec.EncodecModel.encodec_model_24khz(pretrained=False).eval()
     reference.set_target_bandwidth(6.0)
     path = folder / "encodec_24khz.th"
@@ -115,13 +165,17 @@ def _meta_encodec(encodec, folder: Path, repeats: int) -> dict:
 
     class Ours:  # 6 kbps, as the reference is set
         @staticmethod
-        def encode(x, lengths=None, runner=None):
-            return ours.encode(x, lengths, n_q, runner)
+        def encode(x, lengths=None, runner=None, one_call=None):
+            return ours.encode(x, lengths, n_q, runner, one_call=one_call)
 
+    if device != "cpu":
+        reference.to(device)
+        ours.to(device)
+        return _gpu_compare("meta_encodec_24khz@6kbps", reference_encode, Ours, 24000, 320, device)
     return _compare("meta_encodec_24khz@6kbps", reference_encode, Ours, 24000, 320, repeats)
 
 
-def _dac(dac, folder: Path, rate: int, repeats: int) -> dict:
+def _dac(dac, folder: Path, rate: int, repeats: int, device: str = "cpu") -> dict:
     kwargs = {
         44100: {},
         24000: {"encoder_rates": [2, 4, 5, 8], "decoder_rates": [8, 5, 4, 2], "n_codebooks": 32},
@@ -135,6 +189,11 @@ def _dac(dac, folder: Path, rate: int, repeats: int) -> dict:
     def reference_encode(x: torch.Tensor) -> torch.Tensor:
         return reference.encode(x)[1]
 
+    if device != "cpu":
+        reference.to(device)
+        ours.to(device)
+        hop = reference.hop_length
+        return _gpu_compare(f"dac_{rate}", reference_encode, ours, rate, hop, device)
     return _compare(f"dac_{rate}", reference_encode, ours, rate, reference.hop_length, repeats)
 
 
@@ -165,6 +224,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dac-rate", type=int, default=44100, choices=(16000, 24000, 44100))
     parser.add_argument("--skip-long", action="store_true", help="no 10-minute file")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: batch 1/8/64, bf16")
     args = parser.parse_args()
     torch.manual_seed(0)
     found = _references()
@@ -172,6 +232,22 @@ def main() -> None:
         report({"bench": "pretrained_speed", "skipped": found})
         return
     encodec, dac = found
+    if args.device != "cpu":
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [
+                _meta_encodec(encodec, Path(tmp), args.repeats, args.device),
+                _dac(dac, Path(tmp), args.dac_rate, args.repeats, args.device),
+            ]
+        ratios = {
+            f"{row['model']}_{key}": value["ratio"]
+            for row in rows
+            for key, value in row.items()
+            if isinstance(value, dict)
+        }
+        for row in rows:
+            print(json.dumps(row))
+        report({"bench": "pretrained_speed", "device": args.device, **ratios})
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         rows = [_meta_encodec(encodec, folder, args.repeats)]
