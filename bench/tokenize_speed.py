@@ -32,6 +32,7 @@ from academicodec.pipelines.items import find_manifests, plan_items
 from academicodec.pipelines.shard import read_item
 from academicodec.tokenizer import TokenizeSettings, tokenize
 from academicodec.tokenizer.plan import batches
+from academicodec.tokenizer.run import CPU_BATCH_SECONDS
 
 
 def corpus(root: Path, count: int, durations: tuple[float, float], rate: int) -> Path:
@@ -69,8 +70,8 @@ def bare_forward(manifests: Path, model_dir: Path) -> float:
     """The model alone over tokenize's own batches, audio already decoded in memory."""
     model = load_codec(model_dir)
     items, _ = plan_items(find_manifests([manifests]), 1e9, 0.0)
-    settings = TokenizeSettings()
-    groups = batches([i.seconds for i in items], settings.batch_seconds, settings.max_chunk_seconds)
+    settings = TokenizeSettings()  # on CPU its batches are CPU_BATCH_SECONDS long
+    groups = batches([i.seconds for i in items], CPU_BATCH_SECONDS, settings.max_chunk_seconds)
     audio = [read_item(item, model.sample_rate) for item in items]
     prepared = []
     for group in groups:
