@@ -89,19 +89,6 @@ def _collate(batch: list[_Read], bucket: int) -> dict[str, Any]:
     }
 
 
-class _Specs:
-    """The batch sampler: hands each spec to ``__getitems__`` whole."""
-
-    def __init__(self, specs: list[BatchSpec]) -> None:
-        self.specs = specs
-
-    def __iter__(self) -> Iterator[BatchSpec]:
-        return iter(self.specs)
-
-    def __len__(self) -> int:
-        return len(self.specs)
-
-
 def audio_batches(
     items: list[ShardItem],
     specs: list[BatchSpec],
@@ -115,7 +102,7 @@ def audio_batches(
     unreadable items."""
     return DataLoader(
         _Audio(items, sample_rate),
-        batch_sampler=_Specs(specs),  # type: ignore[arg-type]
+        batch_sampler=specs,  # each spec reaches __getitems__ whole
         num_workers=workers,
         collate_fn=partial(_collate, bucket=bucket),
         pin_memory=pin_memory,

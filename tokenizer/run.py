@@ -148,7 +148,7 @@ def tokenize(
     grid = _grid(model, settings) if one_call else None
     work = _plan_work(model, mine, settings, grid)
     timer = Timer(device)
-    batches = _device_batches(model, work, settings, device, timer)
+    batches = _device_batches(model, work, settings, device, timer, grid)
 
     started, seconds = time.monotonic(), 0.0
     # Files are written by a background thread while the next window encodes; at most one
@@ -251,9 +251,15 @@ class _Window:
 WINDOW_SECONDS = 2 * 3600.0
 
 
+def _chunk_samples(model: CodecModel, settings: TokenizeSettings) -> int:
+    """``--max-chunk-seconds`` in whole hops (at least one)."""
+    hop = model.hop_length
+    return max(1, int(settings.max_chunk_seconds * model.sample_rate) // hop) * hop
+
+
 def _grid(model: CodecModel, settings: TokenizeSettings) -> ShapeGrid:
     hop, rate = model.hop_length, model.sample_rate
-    chunk = max(hop, int(settings.max_chunk_seconds * rate) // hop * hop)
+    chunk = _chunk_samples(model, settings)
     bucket = max(1, round(settings.bucket_seconds * rate / hop)) * hop
     budget = int(float(settings.batch_seconds or 0) * rate)
     return ShapeGrid(bucket=bucket, budget=budget, chunk=chunk, max_samples=chunk)
@@ -285,7 +291,7 @@ def _plan_work(
 
 def _device_batches(
     model: CodecModel, work: list[_Window], settings: TokenizeSettings, device: str,
-    timer: Timer,
+    timer: Timer, grid: ShapeGrid | None,
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Every batch of every window, in order, read by one DataLoader and on ``device``."""
     items: list[ShardItem] = []
@@ -293,7 +299,7 @@ def _device_batches(
     for window in work:
         specs += [([len(items) + i for i in indices], r, n) for indices, r, n in window.specs]
         items += window.items
-    bucket = _grid(model, settings).bucket if _one_call(settings, device) else 0
+    bucket = grid.bucket if grid is not None else 0
     loader = audio_batches(
         items, specs, model.sample_rate, settings.workers, bucket, device.startswith("cuda")
     )
@@ -400,10 +406,7 @@ def _encode(
     On the ``grid`` (one-call) every chunk is exactly ``grid.chunk`` samples, the last one
     zero-padded and masked by its length, so chunks add one shape to a run; otherwise each
     chunk is cut to its length (no masks: an item alone)."""
-    chunk = int(settings.max_chunk_seconds * model.sample_rate) // model.hop_length
-    chunk = max(1, chunk) * model.hop_length
-    if grid is not None:
-        chunk = grid.chunk
+    chunk = grid.chunk if grid is not None else _chunk_samples(model, settings)
     if wav.shape[0] == 1 and int(lengths[0]) > chunk:
         total, hop = int(lengths[0]), model.hop_length
         parts = []
