@@ -446,6 +446,9 @@ def tokenize(
         bool,
         typer.Option("--overwrite", help="Replace codes of another model/settings in OUT."),
     ] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check input shards' sha256 against index.json.")
+    ] = False,
 ) -> None:
     """Encode every input item into sharded discrete codes (resumable, rank-sliced)."""
     from academicodec import distrib
@@ -465,6 +468,7 @@ def tokenize(
         compile=compile_model,
         batching=batching,
         bucket_seconds=bucket_seconds,
+        verify=verify,
     )
     from academicodec.distrib import local_device
 
@@ -557,6 +561,9 @@ def evaluate_command(
         Literal["fp32", "tf32", "bf16"],
         typer.Option(help="Make codes at this precision (+ agreement with fp32's)."),
     ] = "fp32",
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check input shards' sha256 against index.json.")
+    ] = False,
 ) -> None:
     """Encode -> decode every item: PESQ, STOI, SI-SDR, mel distance, bitrate, code use."""
     from academicodec.evaluation import evaluate
@@ -567,7 +574,7 @@ def evaluate_command(
     with removed_if_failed(out):
         summary = evaluate(
             model, inputs, out, n_q, max_items, check_device(device),
-            tqdm_progress, bandwidth, precision,
+            tqdm_progress, bandwidth, precision, verify,
         )  # fmt: skip
     for n_q, level in summary.levels.items():
         overall = level.overall

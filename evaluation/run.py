@@ -46,13 +46,15 @@ def evaluate(
     progress: ProgressFactory = silent_progress,
     bandwidths: list[float] | None = None,
     precision: str = "fp32",
+    verify: bool = False,
 ) -> EvalSummary:
     """Score ``model_path`` on ``inputs`` at each ``n_q_values`` / ``bandwidths`` (kbps)
     level; returns the summary written to summary.json.
 
     Codes are made at ``precision`` (as ``tokenize --precision`` makes them) and decoded in
     fp32, so the scores compare codes; at another precision than fp32 each level also
-    reports the fraction of codes equal to fp32's."""
+    reports the fraction of codes equal to fp32's. Input shards are checked against their
+    index.json (``verify``: their sha256 too)."""
     check_precision(precision)
     folder = claim_folder(out, "eval", list(inputs))
     # Written locally (OUT, or a staging folder uploaded at the end for a bucket).
@@ -61,7 +63,7 @@ def evaluate(
     chosen = [model.resolve_n_q(n) for n in n_q_values or []]
     chosen += [model.resolve_n_q(kbps=k) for k in bandwidths or []]
     levels: list[int | None] = list(chosen) if chosen else [None]
-    items, skipped = collect_items(list(inputs), folder.workdir(".inputs"))
+    items, skipped = collect_items(list(inputs), folder.workdir(".inputs"), verify)
     items = items[:max_items] if max_items else items
     if not items:
         raise UserError(f"no audio items found in {[str(i) for i in inputs]}")

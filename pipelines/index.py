@@ -6,6 +6,8 @@ against its sha256; a resumed run uses the same records to decide what to rewrit
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,18 @@ class ShardIndex(Result):
     @property
     def total_samples(self) -> int:
         return sum(s.samples for s in self.shards)
+
+    @property
+    def fingerprint(self) -> str:
+        """What the shards *are*, whatever path they are reached by: the sha256 of every
+        shard's name, count and sha256 (and the rate). Resume and re-run checks compare
+        this, never path strings."""
+        parts = [self.sample_rate, [(s.name, s.samples, s.sha256) for s in self.shards]]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def identity(self) -> str:
+        """The fingerprint as a reader sees it in a message."""
+        return f"shards {self.fingerprint[:12]} ({self.total_samples} samples)"
 
     @property
     def total_seconds(self) -> float:

@@ -11,9 +11,14 @@ over uneven shards - a DDP hang) is never involved.
 - ``TrainingStream``: for training. Each worker draws shards at random (weighted by their
   sample counts), shuffles through a buffer, and stops after a fixed number of samples, so
   every rank yields exactly ``epoch_length`` samples per epoch, however uneven the shards.
-  A corrupt member or a truncated shard (a bad disk, an interrupted copy) is skipped with a
-  warning, never a crash; each sample carries how many were skipped before it
-  (``skipped``), which the trainer logs as ``data/skipped``.
+  A shard that does not match ``index.json`` (``checks``), a corrupt member or a truncated
+  shard (a bad disk, an interrupted copy) is skipped with a warning naming the shard, never
+  a crash; every sample it should have held is counted: each sample carries how many were
+  skipped before it (``skipped``), which the trainer logs as ``data/skipped`` and reports
+  at the end.
+
+``ExactOnceSamples`` instead stops at a damaged shard, naming it (``checks.ShardDamage``):
+exactly-once means no item may go missing.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,28 +33,33 @@ from typing import Any
 from torch.utils.data import IterableDataset, get_worker_info
 
 from academicodec import distrib, storage
+from academicodec.errors import UserError
 from academicodec.pipelines.decode import decode_sample
-from academicodec.pipelines.index import INDEX_NAME, ShardIndex
-from academicodec.pipelines.tario import iter_tar_samples
+from academicodec.pipelines.checks import ShardDamage, check_file, checked_samples
+from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
 
 Sample = dict[str, Any]
 LOG = logging.getLogger("academicodec.data")
 
 
-def _read_shard(path: storage.Location) -> Iterator[Sample | None]:
-    """Each sample of ``path``; ``None`` (after a warning) for one that does not decode; a
-    tar that breaks off ends the shard with a warning."""
-    key = "its start"
+def _read_shard(folder: storage.Location, record: ShardRecord) -> Iterator[Sample | None]:
+    """Each sample of ``record``'s shard; ``None`` (after a warning naming the shard) for
+    each one that does not decode or is missing: a shard of another size than its record
+    gives ``record.samples`` Nones, one that breaks off a None for each sample it lost."""
+    seen = 0
     try:
-        for key, files in iter_tar_samples(path):
+        check_file(folder, record)
+        for key, files in checked_samples(folder, record):
+            seen += 1
             try:
                 yield decode_sample(key, files)
             except Exception as exc:  # a corrupt member: skip it, keep training
-                LOG.warning("skipping sample %s of %s: %s", key, storage.basename(path), exc)
+                LOG.warning("skipping sample %s of %s: %s", key, record.name, exc)
                 yield None
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        LOG.warning("skipping the rest of %s after %s: %s", storage.basename(path), key, exc)
-        yield None
+    except ShardDamage as exc:
+        LOG.warning("skipping %d sample(s): %s", max(record.samples - seen, 0), exc)
+        for _ in range(record.samples - seen):
+            yield None
 
 
 def _folder_and_index(path: storage.Location) -> tuple[storage.Location, ShardIndex]:
@@ -81,10 +90,12 @@ class ExactOnceSamples(IterableDataset):
         decode: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
+        verify: bool = False,
     ) -> None:
         super().__init__()
         self.folder, self.index = _folder_and_index(index)
         self.decode = decode
+        self.verify = verify  # also compare each shard's sha256 with index.json
         self.rank = distrib.rank() if rank is None else rank
         self.world_size = distrib.world_size() if world_size is None else world_size
 
@@ -104,12 +115,22 @@ class ExactOnceSamples(IterableDataset):
         for record in self.index.shards:
             first, last = max(start, offset), min(end, offset + record.samples)
             if first < last:
-                path = storage.join(self.folder, record.name)
-                for key, files in iter_tar_samples(path, skip=first - offset, limit=last - first):
-                    yield decode_sample(key, files) if self.decode else {"key": key, **files}
+                check_file(self.folder, record, self.verify)
+                samples = checked_samples(self.folder, record, first - offset, last - first)
+                for key, files in samples:
+                    yield self._sample(record, key, files)
             offset += record.samples
             if offset >= end:
                 break
+
+    def _sample(self, record: ShardRecord, key: str, files: dict[str, bytes]) -> Sample:
+        if not self.decode:
+            return {"key": key, **files}
+        try:
+            return decode_sample(key, files)
+        except Exception as exc:
+            raise ShardDamage(self.folder, record.name, f"has a sample {key} that does not "
+                              f"decode ({exc})") from exc
 
 
 class TrainingStream(IterableDataset):
@@ -135,7 +156,7 @@ class TrainingStream(IterableDataset):
         self.world_size = distrib.world_size() if world_size is None else world_size
         total = self.index.total_samples
         if total == 0:
-            raise ValueError(f"{self.folder} holds no samples")
+            raise UserError(f"{self.folder} holds no samples (its index.json lists none)")
         self.epoch_length = epoch_length or math.ceil(total / self.world_size)
         self.shuffle_buffer = max(1, shuffle_buffer)
         self.seed = seed
@@ -152,7 +173,8 @@ class TrainingStream(IterableDataset):
         worker, workers = _worker()
         low, high = _slice(self.epoch_length, worker, workers)
         rng = random.Random(f"{self.seed}-{self.epoch}-{self.rank}-{worker}")
-        source = self._endless(rng)
+        lost = [0]  # unreadable samples met since the last sample this worker yielded
+        source = self._endless(rng, lost)
         buffer: list[Sample] = []
         capacity = min(self.shuffle_buffer, high - low)
         for _ in range(high - low):
@@ -160,26 +182,30 @@ class TrainingStream(IterableDataset):
                 buffer.append(next(source))
             position = rng.randrange(len(buffer))
             buffer[position], buffer[-1] = buffer[-1], buffer[position]
-            yield buffer.pop()
+            # The count rides on the next sample out (not on the sample read after the
+            # loss, which may stay in the buffer past the epoch's end).
+            yield {**buffer.pop(), "skipped": lost[0]}
+            lost[0] = 0
 
-    def _endless(self, rng: random.Random) -> Iterator[Sample]:
+    def _endless(self, rng: random.Random, lost: list[int]) -> Iterator[Sample]:
         """Shards drawn with replacement, weighted by size: each sample equally likely.
 
-        Unreadable samples are skipped (and counted); a shard that yields nothing at all is
-        dropped from the draw, and a stream left with no readable shard is an error."""
+        Unreadable samples are skipped and counted in ``lost``; a shard that yields nothing
+        at all is dropped from the draw, and a stream left with no readable shard is an
+        error."""
         records = [r for r in self.index.shards if r.samples > 0]
-        skipped = 0
         while records:
             record = rng.choices(records, [r.samples for r in records])[0]
             good = 0
-            for sample in _read_shard(storage.join(self.folder, record.name)):
+            for sample in _read_shard(self.folder, record):
                 if sample is None:
-                    skipped += 1
+                    lost[0] += 1
                     continue
                 good += 1
-                sample = sample if self.transform is None else self.transform(sample, rng)
-                yield {**sample, "skipped": skipped}
-                skipped = 0
+                yield sample if self.transform is None else self.transform(sample, rng)
             if not good:
                 records.remove(record)
-        raise RuntimeError(f"{self.folder}: no shard has a readable sample")
+        raise UserError(
+            f"{self.folder}: no shard has a readable sample (see the warnings above); re-run "
+            "the `academicodec shard` command that wrote it"
+        )

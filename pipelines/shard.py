@@ -208,7 +208,10 @@ def read_item(item: ShardItem, sample_rate: int, data: bytes | None = None) -> n
     if data is None:
         data = source_bytes(item)
     if item.member is not None:  # a sample inside a shard written by ``shard``
-        mono, rate = load_audio(data)
+        try:
+            mono, rate = load_audio(data)
+        except Exception as exc:
+            raise ValueError(f"{item.member} in {item.source}: {exc}") from exc
         return resample(mono, rate, sample_rate)
     if item.is_file:
         with ExitStack() as stack:

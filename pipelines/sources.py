@@ -16,7 +16,9 @@ from typing import Any
 from academicodec import storage
 from academicodec.errors import UserError
 from academicodec.manifests import prepare
-from academicodec.pipelines.index import INDEX_NAME, ShardIndex
+from academicodec.pipelines.checks import ShardDamage, check_file
+from academicodec.pipelines.decode import AUDIO_EXTS
+from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
 from academicodec.pipelines.items import CUTS_GLOB, ShardItem, find_manifests, plan_items
 from academicodec.pipelines.tario import split_member
 
@@ -24,16 +26,17 @@ NO_WINDOWS = 1e9  # whole cuts: a stage that chunks long items itself does not w
 
 
 def collect_items(
-    inputs: list[str | Path], workdir: Path
+    inputs: list[str | Path], workdir: Path, verify: bool = False
 ) -> tuple[list[ShardItem], list[dict[str, Any]]]:
-    """Items of every input (sorted by key, duplicates reported), and what was skipped."""
+    """Items of every input (sorted by key, duplicates reported), and what was skipped.
+    Shards are checked against their ``index.json`` (``verify``: their sha256 too)."""
     items: dict[str, ShardItem] = {}
     skipped: list[dict[str, Any]] = []
     for number, raw in enumerate(inputs):
         path = storage.local(raw)
         if not storage.exists(path):
             raise UserError(f"input {path} does not exist")
-        found, dropped = _items_of(path, workdir / f"input-{number}")
+        found, dropped = _items_of(path, workdir / f"input-{number}", verify)
         skipped.extend(dropped)
         for item in found:
             if item.key in items:
@@ -44,10 +47,10 @@ def collect_items(
 
 
 def _items_of(
-    path: storage.Location, workdir: Path
+    path: storage.Location, workdir: Path, verify: bool
 ) -> tuple[list[ShardItem], list[dict[str, Any]]]:
     if storage.is_dir(path) and storage.is_file(storage.join(path, INDEX_NAME)):
-        return _shard_items(path), []
+        return _shard_items(path, verify)
     if storage.is_file(path) or (storage.is_dir(path) and storage.glob(path, CUTS_GLOB)):
         return plan_items(find_manifests([path]), NO_WINDOWS, 0.0)
     if storage.is_url(path):
@@ -71,34 +74,76 @@ def _is_hf(path: Path) -> bool:
     )
 
 
-def _shard_items(folder: storage.Location) -> list[ShardItem]:
-    """One item per sample of a shard set, pointing at its audio member's bytes."""
+def _shard_items(
+    folder: storage.Location, verify: bool
+) -> tuple[list[ShardItem], list[dict[str, Any]]]:
+    """One item per sample of a shard set, pointing at its audio member's bytes; each shard
+    checked against its record (``checks``), and a sample without audio or metadata
+    reported, never dropped in silence."""
     index = ShardIndex.load(folder)
-    items = []
+    items: list[ShardItem] = []
+    skipped: list[dict[str, Any]] = []
     for record in index.shards:
+        check_file(folder, record, verify)
         path = storage.join(folder, record.name)
-        members: dict[str, dict[str, tarfile.TarInfo]] = {}
+        for key, members, meta in _members(folder, record):
+            audio = next((members[e] for e in AUDIO_EXTS if e in members), None)
+            if audio is None or meta is None:
+                missing = "audio" if audio is None else "readable json"
+                reason = f"no {missing} member in {path}"
+                skipped.append({"id": key, "reason": reason})
+                continue
+            items.append(
+                ShardItem(
+                    key=key,
+                    source=str(path),
+                    is_file=False,
+                    start=0,
+                    frames=int(meta.get("num_samples", 0)),
+                    recording_rate=int(meta.get("sample_rate", index.sample_rate)),
+                    meta=meta,
+                    member=audio.name,
+                    span=(audio.offset_data, audio.size),
+                )
+            )
+    return items, skipped
+
+
+def _members(
+    folder: storage.Location, record: ShardRecord
+) -> list[tuple[str, dict[str, tarfile.TarInfo], dict[str, Any] | None]]:
+    """Each sample's members and metadata (one pass, audio left unread), the listing
+    checked against the record's count: ``tarfile`` ends a listing silently at a header it
+    cannot parse."""
+    path = storage.join(folder, record.name)
+    samples: dict[str, dict[str, tarfile.TarInfo]] = {}
+    metas: dict[str, dict[str, Any]] = {}
+    try:
         with storage.open_file(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
             for member in tar:
-                key, ext = split_member(member.name)
-                members.setdefault(key, {})[ext] = member
-            for key, files in members.items():
-                audio = next((files[e] for e in ("flac", "wav") if e in files), None)
-                if audio is None or "json" not in files:
+                if not member.isfile():
                     continue
-                handle = tar.extractfile(files["json"])
-                meta = json.loads(handle.read()) if handle else {}
-                items.append(
-                    ShardItem(
-                        key=key,
-                        source=str(path),
-                        is_file=False,
-                        start=0,
-                        frames=int(meta.get("num_samples", 0)),
-                        recording_rate=int(meta.get("sample_rate", index.sample_rate)),
-                        meta=meta,
-                        member=audio.name,
-                        span=(audio.offset_data, audio.size),
-                    )
-                )
-    return items
+                key, ext = split_member(member.name)
+                samples.setdefault(key, {})[ext] = member
+                if ext == "json":
+                    handle = tar.extractfile(member)
+                    metas[key] = _meta(handle.read() if handle else b"{}")
+    except (tarfile.TarError, EOFError) as exc:
+        raise ShardDamage(
+            folder, record.name, f"breaks off after {len(samples)} samples ({exc})"
+        ) from exc
+    if len(samples) != record.samples:
+        raise ShardDamage(
+            folder, record.name,
+            f"lists {len(samples)} of the {record.samples} samples index.json says",
+        )  # fmt: skip
+    return [(key, members, metas.get(key)) for key, members in samples.items()]
+
+
+def _meta(data: bytes) -> dict[str, Any] | None:
+    """A sample's metadata; ``None`` (the sample is reported) when it is not JSON."""
+    try:
+        meta = json.loads(data)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None

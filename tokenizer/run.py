@@ -61,7 +61,8 @@ from academicodec.tokenizer.writers import FORMATS, ShardOutput
 BATCHING = ("auto", "groups", "one-call")
 # Settings that only change how fast codes are made, never the codes or the files (the
 # batching tests prove it): a resume may change them; the plan fingerprint leaves them out.
-SPEED_ONLY = ("batch_seconds", "workers", "batching", "bucket_seconds")
+# Settings that never change the codes (so not in the plan: changing them resumes).
+SPEED_ONLY = ("batch_seconds", "workers", "batching", "bucket_seconds", "verify")
 
 
 # Padded audio per batch when --batch-seconds is not given: on CPU batches are split into
@@ -86,6 +87,7 @@ class TokenizeSettings:
     # "groups" or "one-call"; one-call batches are padded to whole ``bucket_seconds``.
     batching: str = "auto"
     bucket_seconds: float = 1.0
+    verify: bool = False  # compare each input shard's sha256 with its index.json (slow)
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -130,7 +132,7 @@ def tokenize(
     settings = replace(settings, n_q=n_q, bandwidth=None)
     model_sha = checkpoint_sha256(model_file)  # hashed once: the plan and the index use it
     texts = TextTokenizer(storage.local_copy(text_model)) if text_model else None
-    items, skipped = collect_items(list(inputs), out_dir.workdir(".inputs"))
+    items, skipped = collect_items(list(inputs), out_dir.workdir(".inputs"), settings.verify)
     if not items:
         raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
     _warn_renamed(items, settings.formats)

@@ -121,6 +121,13 @@ class RunLogger:
         self.text.flush()
 
     def close(self) -> None:
+        if self.enabled and self.skipped:  # the run's summary says what it lost
+            message = (
+                f"{self.skipped} training sample(s) could not be read and were skipped "
+                "(damaged shards: see the warnings naming them; data/skipped in TensorBoard)"
+            )
+            LOG.warning(message)
+            self._line(message)
         if self.enabled:
             self.bar.close()
             self.writer.close()

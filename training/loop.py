@@ -23,6 +23,7 @@ from academicodec.errors import UserError
 from academicodec.models import load_codec_config
 from academicodec.models.config import IMPORT_ONLY_FAMILIES, CodecConfig, codec_config_from_dict
 from academicodec.outputs import claim_output
+from academicodec.pipelines.index import ShardIndex
 from academicodec.storage import Location
 from academicodec.training.checkpoint import TrainState, load_latest
 from academicodec.training.logs import RunLogger
@@ -59,11 +60,22 @@ class RunOptions:
     override: bool = False
 
     def settings(self) -> dict[str, Any]:
-        """The options a checkpoint records and a resume compares (as plain strings)."""
+        """The options a checkpoint records and a resume compares (as plain strings). The
+        data is recorded by identity (``data_identity``): the same shards by another path
+        resume, other shards at the same path are refused."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {
+        recorded = {
             name: None if values[name] is None else str(values[name]) for name in RESULT_OPTIONS
         }
+        for name in ("data", "val"):
+            if values[name] is not None:
+                recorded[name] = data_identity(values[name])
+        return recorded
+
+
+def data_identity(path: Location) -> str:
+    """A shard set as a checkpoint records it: its index's content fingerprint."""
+    return ShardIndex.load(path).identity()
 
 
 def train(
@@ -109,7 +121,7 @@ def _resumed_config(
     changes = _differences(_flat(to_dict(stored)), _flat(to_dict(requested)))
     if state.options:  # checkpoints record their run options since the Trainer
         changes += _differences(
-            {f"--{k.replace('_', '-')}": v for k, v in state.options.items()},
+            {f"--{k.replace('_', '-')}": v for k, v in _by_identity(state.options).items()},
             {f"--{k.replace('_', '-')}": v for k, v in options.settings().items()},
         )
     if not changes:
@@ -124,6 +136,20 @@ def _resumed_config(
     if distrib.is_main():
         LOG.warning("resuming %s with changed settings (--override): %s", options.out, listed)
     return requested
+
+
+def _by_identity(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's options with its data by identity (checkpoints before identities
+    recorded the path: that path's shards, as they are now, stand in)."""
+    recorded = dict(recorded)
+    for name in ("data", "val"):
+        value = recorded.get(name)
+        if value is not None and not value.startswith("shards "):
+            try:
+                recorded[name] = data_identity(value)
+            except UserError:
+                pass  # gone: the comparison names the old path
+    return recorded
 
 
 def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
