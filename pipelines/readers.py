@@ -34,8 +34,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from academicodec import distrib, storage
 from academicodec.errors import UserError
-from academicodec.pipelines.decode import decode_sample
 from academicodec.pipelines.checks import ShardDamage, check_file, checked_samples
+from academicodec.pipelines.decode import decode_sample
 from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
 
 Sample = dict[str, Any]
@@ -129,8 +129,9 @@ class ExactOnceSamples(IterableDataset):
         try:
             return decode_sample(key, files)
         except Exception as exc:
-            raise ShardDamage(self.folder, record.name, f"has a sample {key} that does not "
-                              f"decode ({exc})") from exc
+            raise ShardDamage(
+                self.folder, record.name, f"has a sample {key} that does not decode ({exc})"
+            ) from exc
 
 
 class TrainingStream(IterableDataset):
