@@ -93,7 +93,8 @@ Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel probing
 Verify = Annotated[bool, typer.Option(help="Fully decode every file (slow, thorough).")]
 Strict = Annotated[bool, typer.Option(help="Exit non-zero if any file was skipped.")]
 Overwrite = Annotated[
-    bool, typer.Option("--overwrite", help="Remove manifests in OUT this run does not write.")
+    bool,
+    typer.Option("--overwrite", help="Replace OUT's manifests of another corpus or options."),
 ]
 Language = Annotated[str | None, typer.Option(help="Language to record in the manifests.")]
 
@@ -155,9 +156,13 @@ def prepare_folder(
     strict: Strict = False,
     overwrite: Overwrite = False,
     language: Language = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Corpus name and id prefix [default: the folder's name]."),
+    ] = None,
 ) -> None:
     """Any tree of wav/flac/mp3/ogg, with .txt/.lab or metadata.csv transcripts."""
-    _prepare("folder", src, out, jobs, verify, strict, overwrite, language=language)
+    _prepare("folder", src, out, jobs, verify, strict, overwrite, language=language, name=name)
 
 
 @prepare_app.command("hf")
@@ -368,12 +373,15 @@ def train(
 def export(
     run: Annotated[Path, typer.Argument(help="A run folder (or a checkpoint file).")],
     out_dir: Annotated[Path, typer.Argument(help="Where model.safetensors + config.yaml go.")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an export of other weights in OUT.")
+    ] = False,
 ) -> None:
     """Export a run's generator and quantizer for inference (tokenize, decode, eval)."""
     from academicodec.training import export_run
 
     with removed_if_failed(out_dir):
-        console.print(f"exported to {export_run(run, out_dir)}")
+        console.print(f"exported to {export_run(run, out_dir, overwrite)}", soft_wrap=True)
 
 
 def _batch_seconds(value: str | None) -> float | str | None:
@@ -526,6 +534,10 @@ def decode(
     force: Annotated[
         bool, typer.Option("--force", help="Decode with another model than made the codes.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace OUT's audio of other codes, model or ids."),
+    ] = False,
 ) -> None:
     """Turn codes back into audio files at the model's rate, named by item id."""
     from academicodec.distrib import check_device
@@ -533,8 +545,9 @@ def decode(
 
     with removed_if_failed(out_dir):
         written = decode_codes(
-            codes_dir, out_dir, model, ids, check_device(device), tqdm_progress, force
-        )
+            codes_dir, out_dir, model, ids, check_device(device), tqdm_progress, force,
+            overwrite,
+        )  # fmt: skip
     console.print(f"{len(written)} file(s) in {out_dir}")
 
 
@@ -564,6 +577,10 @@ def evaluate_command(
     verify: Annotated[
         bool, typer.Option("--verify", help="Check input shards' sha256 against index.json.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace OUT's evaluation of another model/inputs."),
+    ] = False,
 ) -> None:
     """Encode -> decode every item: PESQ, STOI, SI-SDR, mel distance, bitrate, code use."""
     from academicodec.evaluation import evaluate
@@ -574,7 +591,7 @@ def evaluate_command(
     with removed_if_failed(out):
         summary = evaluate(
             model, inputs, out, n_q, max_items, check_device(device),
-            tqdm_progress, bandwidth, precision, verify,
+            tqdm_progress, bandwidth, precision, verify, overwrite,
         )  # fmt: skip
     for n_q, level in summary.levels.items():
         overall = level.overall
@@ -584,7 +601,9 @@ def evaluate_command(
             f"SI-SDR {overall['si_sdr'].mean_or_nan():.2f} dB"
             + ("" if precision == "fp32" else f", codes = fp32's: {level.codes_equal_to_fp32:.2%}")
         )
-    console.print(f"report: {out}/report.md")
+    if summary.training_data_overlap:
+        console.print(f"[yellow]warning[/]: {summary.training_data_overlap}", soft_wrap=True)
+    console.print(f"report: {out}/report.md", soft_wrap=True)
 
 
 @app.command("import")
@@ -611,6 +630,9 @@ def import_command(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE preset override (repeatable).")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an export of other weights in OUT.")
+    ] = False,
 ) -> None:
     """Convert a released codec into our export, usable as --model everywhere (strict key
     mapping, weights-only loading; docs/models.md lists the sources)."""
@@ -618,7 +640,8 @@ def import_command(
     from academicodec.models.pretrained import import_codec
 
     model = import_codec(source, family, config, preset, parse_overrides(overrides))
-    out = save_codec(model, out_dir)
+    origin = {"source": str(Path(source).expanduser().resolve()), "imported": True}
+    out = save_codec(model, out_dir, origin, overwrite)
     rates = [model.bitrate_kbps(n) for n in model.supported_n_q()]
     console.print(
         f"{model.config.source or model.config.family}: {model.sample_rate} Hz, hop "

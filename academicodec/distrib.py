@@ -94,6 +94,7 @@ def wait_for_all(
     name: Callable[[int], str],
     poll: float = 1.0,
     say: Callable[[str], None] | None = None,
+    alone: str = "or unset those variables and re-run the same command: one process resumes",
 ) -> list[T]:
     """``fetch(k)`` for ``k < count``, polling until none returns ``None``.
 
@@ -130,8 +131,7 @@ def wait_for_all(
             raise UserError(
                 f"gave up waiting for {len(missing)} output(s) of other ranks (e.g. "
                 f"{missing[:3]}): {world_size()} ranks from {world_source()}; start the "
-                "other ranks, or unset those variables for one process, and re-run the "
-                "same command to resume"
+                f"other ranks with the same command to resume, {alone}"
             )
         time.sleep(poll)
 

@@ -1,29 +1,38 @@
 """Item ids that survive every stage: made key-safe once, by ``prepare``.
 
 webdataset splits a member name at its first dot, Lhotse Shar names tar members by cut id,
-decoders write ``<id>.wav``: an id outside ``[A-Za-z0-9_-]`` gets renamed somewhere down the
-line, and joining codes back to manifests by id breaks. So every corpus scanner builds its
-ids here, and the same id then appears in the manifests, the shards and every token format.
+decoders write ``<id>.wav``: an id with a dot, a slash or a space gets renamed somewhere down
+the line, and joining codes back to manifests by id breaks. So every corpus scanner builds
+its ids here, and the same id then appears in the manifests, the shards and every token
+format. Ids keep letters and digits of every script (``日本/音声 一`` -> ``日本-音声_一``,
+``café`` stays ``café``, NFC-normalised): only punctuation, spaces and symbols are replaced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-_UNSAFE_RUNS = re.compile(r"[^A-Za-z0-9_-]+")
+# Letters and digits of any script (``\w``: str.isalnum() and "_"), and "-".
+UNSAFE = re.compile(r"[^\w-]")
+_UNSAFE_RUNS = re.compile(r"[^\w-]+")
 
 
 def is_key_safe(value: str) -> bool:
-    return bool(value) and UNSAFE.search(value) is None
+    return (
+        bool(value)
+        and UNSAFE.search(value) is None
+        and unicodedata.normalize("NFC", value) == value
+    )
 
 
 def safe_id(value: str) -> str:
-    """``value`` with each run of characters outside ``[A-Za-z0-9_-]`` made one ``_``."""
-    return _UNSAFE_RUNS.sub("_", value).strip("_") or "item"
+    """``value`` (NFC) with each run of characters that are not letters, digits, ``_`` or
+    ``-`` made one ``_``."""
+    return _UNSAFE_RUNS.sub("_", unicodedata.normalize("NFC", value)).strip("_") or "item"
 
 
 def path_id(parts: Sequence[str]) -> str:

@@ -50,6 +50,8 @@ class Job:
     plan: str
     name: Callable[[int], str]
     check: Check
+    # What to do without the other ranks (the give-up message's advice).
+    alone: str = "or unset those variables and re-run the same command: one process resumes"
 
     def record_name(self, k: int) -> str:
         return f"{PROGRESS_DIR}/{self.name(k)}.json"
@@ -81,8 +83,9 @@ class Job:
         """Rank 0: the records of units ``0..count-1``, waiting (up to ``timeout`` without
         progress) for the other ranks' units."""
         return distrib.wait_for_all(
-            lambda k: self.record(k, hash_contents=False), count, timeout, self.name
-        )
+            lambda k: self.record(k, hash_contents=False), count, timeout, self.name,
+            alone=self.alone,
+        )  # fmt: skip
 
     def remove_leftovers(self) -> None:
         """Temporary files of writes that never finished (a killed rank); rank 0 calls this

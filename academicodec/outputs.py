@@ -8,6 +8,12 @@ VCTK manifest folder - or into one of its own inputs. ``claim_output`` refuses b
 line naming the folder and what it holds (OUT may be a bucket prefix: ``claim_folder``);
 ``removed_if_failed`` (used by the CLI) deletes an
 OUT a failed command created and left empty.
+
+Within one stage, ``own_plan`` is the rule every stage follows: OUT records (``.plan.json``)
+what shaped its output - the inputs by identity (``academicodec.identity``), the model's
+sha256, every option that changes the result - and a run with other ones is refused in one
+line listing each difference (``--n-q: 8 -> 2``); ``--overwrite`` replaces the output
+entirely (nothing of the old run stays); the same command again resumes, or is a no-op.
 """
 
 from __future__ import annotations
@@ -20,10 +26,18 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from academicodec.errors import UserError
 from academicodec.storage import Folder, is_file, is_url, local, looks_like_url
 
+PLAN_NAME = ".plan.json"
+# What each stage's OUT holds, as a refusal names it.
+STAGE_OUTPUTS = {
+    "prepare": "manifests", "shard": "shards", "train": "a training run",
+    "export": "a codec export", "tokenize": "codes", "decode": "decoded audio",
+    "eval": "an evaluation",
+}  # fmt: skip
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
 WRITE_TEST = ".write-test-"
 
@@ -34,6 +48,9 @@ def detect_stage(folder: Folder | Path) -> tuple[str, str] | None:
     folder = folder if isinstance(folder, Folder) else Folder.of(folder)
     if folder.local is not None and not folder.local.is_dir():
         return None
+    recorded = _read_json(folder, PLAN_NAME).get("stage")
+    if isinstance(recorded, str):
+        return recorded, f"{STAGE_OUTPUTS.get(recorded, recorded)} (written by {recorded})"
     if folder.is_file("prepare_report.json") or folder.files(pattern="*_recordings_*.jsonl*"):
         return "prepare", "manifests"
     text = folder.read_text("index.json")
@@ -120,6 +137,87 @@ def _prove_writable(folder: Folder) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise UserError(f"OUT {folder} is not a writable directory: {exc.strerror}") from exc
+
+
+def own_plan(
+    folder: Folder,
+    stage: str,
+    described: dict[str, Any],
+    overwrite: bool,
+    clear: bool = True,
+    fingerprint: tuple[str, str] | None = None,
+    write: bool = True,
+) -> None:
+    """Refuse OUT if it holds ``stage`` output of another plan (each differing key named),
+    unless ``overwrite``; then (``clear``) empty OUT before anything is written - stages
+    whose ranks write at once pass ``clear=False`` and remove what their new index does
+    not list at the end instead. Records ``described`` for the next run to compare.
+    ``fingerprint`` (plan, what): also ``refuse_other_plan``, for outputs whose files
+    carry the plan's fingerprint (an OUT written before ``.plan.json`` existed).
+    ``write=False``: a stage that writes its output in one go records the plan when it
+    succeeds (``record_plan``), so a run that failed early leaves nothing to refuse."""
+    described = {key: _plain(value) for key, value in described.items()}
+    previous = _read_json(folder, PLAN_NAME).get("described")
+    ours = detect_stage(folder) is not None or previous is not None
+    if previous is not None and previous != described and not overwrite:
+        raise UserError(
+            f"OUT {folder} holds {stage} output made with other inputs or settings "
+            f"({plan_diff(previous, described)}); re-run with the same ones to resume, use "
+            "another OUT, or add --overwrite to replace it"
+        )
+    if previous is None and ours and fingerprint is None and not overwrite:
+        raise UserError(
+            f"OUT {folder} holds {stage} output that does not say what made it (an earlier "
+            f"version's, or an interrupted run's: no {PLAN_NAME}); use another OUT, or add "
+            "--overwrite to replace it"
+        )
+    if fingerprint is not None:
+        refuse_other_plan(folder, fingerprint[0], overwrite, fingerprint[1])
+    if overwrite and clear and ours:
+        clear_folder(folder)
+    if write:
+        record_plan(folder, stage, described)
+
+
+def record_plan(folder: Folder, stage: str, described: dict[str, Any]) -> None:
+    """Write OUT's ``.plan.json``: which stage wrote it, and what shaped the output."""
+    described = {key: _plain(value) for key, value in described.items()}
+    folder.write_bytes(PLAN_NAME, json.dumps({"stage": stage, "described": described}).encode())
+
+
+def plan_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """``key: old -> new`` for each key that differs, in one line."""
+    keys = [k for k in [*old, *(k for k in new if k not in old)] if old.get(k) != new.get(k)]
+    return "; ".join(f"{k}: {_shown(old.get(k))} -> {_shown(new.get(k))}" for k in keys)
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON keeps it (tuples as lists, paths as strings), so it compares equal
+    after a round trip."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def clear_folder(folder: Folder) -> None:
+    """Everything in OUT (hidden files included), OUT itself kept: ``--overwrite``."""
+    if folder.local is None:
+        for name in folder.files():
+            folder.remove(name)
+        return
+    for path in folder.local.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def refuse_other_plan(out: Folder, plan: str, overwrite: bool, what: str) -> None:

@@ -4,6 +4,7 @@ and plots. Bad or too-short items are skipped and listed, never fatal."""
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import statistics
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from academicodec import storage
 from academicodec.errors import UserError
 from academicodec.evaluation import metrics
+from academicodec.evaluation.overlap import training_overlap
 from academicodec.evaluation.plots import write_plots
 from academicodec.evaluation.summary import (
     SUMMARY_NAME,
@@ -23,15 +25,17 @@ from academicodec.evaluation.summary import (
     LevelSummary,
     MetricStats,
 )
+from academicodec.identity import identity, inputs_identity
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.precision import check_precision, numerics
-from academicodec.outputs import claim_folder
+from academicodec.outputs import claim_folder, own_plan, record_plan
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.storage import scratch_dir
 
+LOG = logging.getLogger("academicodec.eval")
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")
 EXAMPLES = 3
 
@@ -47,6 +51,7 @@ def evaluate(
     bandwidths: list[float] | None = None,
     precision: str = "fp32",
     verify: bool = False,
+    overwrite: bool = False,
 ) -> EvalSummary:
     """Score ``model_path`` on ``inputs`` at each ``n_q_values`` / ``bandwidths`` (kbps)
     level; returns the summary written to summary.json.
@@ -57,9 +62,22 @@ def evaluate(
     index.json (``verify``: their sha256 too)."""
     check_precision(precision)
     folder = claim_folder(out, "eval", list(inputs))
+    model_file = storage.local_copy(model_path)
+    described = {
+        "inputs": inputs_identity(list(inputs)),
+        "model": identity(model_file),
+        "--n-q": list(n_q_values or []) or None,
+        "--bandwidth": list(bandwidths or []) or None,
+        "--max-items": max_items,
+        "--precision": precision,
+    }
+    own_plan(folder, "eval", described, overwrite, write=False)
+    overlap = training_overlap(model_file, list(inputs))
+    if overlap:
+        LOG.warning(overlap)
     # Written locally (OUT, or a staging folder uploaded at the end for a bucket).
     out_dir = folder.local or scratch_dir("eval")
-    model = load_codec(storage.local_copy(model_path)).to(device)
+    model = load_codec(model_file).to(device)
     chosen = [model.resolve_n_q(n) for n in n_q_values or []]
     chosen += [model.resolve_n_q(kbps=k) for k in bandwidths or []]
     levels: list[int | None] = list(chosen) if chosen else [None]
@@ -85,12 +103,14 @@ def evaluate(
                     examples.append((row["id"], audio, reconstruction))
     bar.close()
     summary = _summary(model, rows, codes_by_level, skipped, precision)
+    summary.training_data_overlap = overlap
     _write_csv(out_dir / "items.csv", rows)
     summary.write(out_dir / SUMMARY_NAME)
     plots = write_plots(out_dir / "plots", model, examples, codes_by_level, summary)
     (out_dir / "report.md").write_text(_report(summary, plots, out_dir), encoding="utf-8")
     if folder.local is None:
         folder.upload_tree(out_dir)
+    record_plan(folder, "eval", described)
     return summary
 
 
@@ -226,6 +246,11 @@ def _report(summary: EvalSummary, plots: list[Path], out_dir: Path) -> str:
         f"{len(summary.skipped)} skipped (see summary.json). Codes made at "
         f"{summary.precision}{made}, decoded in fp32.",
         "",
+        *(
+            [f"**Warning: {summary.training_data_overlap}.**", ""]
+            if summary.training_data_overlap
+            else []
+        ),
         "| n_q | kbps | entropy-coded kbps | " + " | ".join(METRICS) + " |",
         "|---" * (3 + len(METRICS)) + "|",
     ]

@@ -102,6 +102,8 @@ class EvalSummary(Result):
     items: int
     levels: dict[str, LevelSummary]  # by n_q, as a string (JSON keys)
     skipped: list[dict[str, Any]]
+    # Set when the items scored were (partly) the model's training data.
+    training_data_overlap: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +115,7 @@ class EvalSummary(Result):
             "items": self.items,
             "levels": {n_q: level.to_dict() for n_q, level in self.levels.items()},
             "skipped": self.skipped,
+            "training_data_overlap": self.training_data_overlap,
         }
 
     @classmethod
@@ -126,4 +129,5 @@ class EvalSummary(Result):
             items=int(data["items"]),
             levels={n_q: LevelSummary.from_dict(v) for n_q, v in data["levels"].items()},
             skipped=list(data["skipped"]),
+            training_data_overlap=data.get("training_data_overlap"),
         )

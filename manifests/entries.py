@@ -44,3 +44,5 @@ class ScanResult:
     skipped: list[Fault] = field(default_factory=list)
     warnings: list[Fault] = field(default_factory=list)
     ignored: Counter[str] = field(default_factory=Counter)
+    # The corpus name the manifests carry when the scanner chose one (``folder --name``).
+    name: str | None = None

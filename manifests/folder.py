@@ -2,10 +2,13 @@
 
 A transcript is a sibling ``<stem>.txt``/``<stem>.lab`` or a row of an LJSpeech-style
 ``metadata.csv`` (``id|text|normalized text``) in the audio's folder or any folder above it.
-Ids are the audio's path relative to the source, without its extension (with it, when two
-files differ only by extension), made key-safe (``spk0/clip.01.wav`` -> ``spk0-clip_01``;
-``academicodec.ids``), so they are stable across runs and machines and survive every
-format; paths that would share an id get a hash of their path appended.
+Ids are the corpus name (``--name``, default: the folder's name) and the audio's path
+relative to the source, without its extension (with it, when two files differ only by
+extension), made key-safe (``wavs/spk0/clip.01.wav`` -> ``wavs-spk0-clip_01``;
+``academicodec.ids``; letters of every script are kept), so they are stable across runs and
+machines, survive every format, and two folders of the same layout never share an id;
+paths that would share an id get a hash of their path appended. The manifests carry the
+name as their corpus (``NAME_cuts_all.jsonl.gz``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from academicodec.audio import AUDIO_EXTENSIONS
 from academicodec.errors import UserError
-from academicodec.ids import disambiguated, path_id
+from academicodec.ids import disambiguated, is_key_safe, path_id, safe_id
 from academicodec.manifests.entries import Entry, Fault, ScanResult
 from academicodec.manifests.walk import read_text, walk_files
 
@@ -24,10 +27,16 @@ METADATA = "metadata.csv"
 _HEADER_FIELDS = {"id", "file", "file_name", "filename", "path", "audio"}
 
 
-def scan_folder(src: Path, language: str | None = None) -> ScanResult:
+def scan_folder(src: Path, language: str | None = None, name: str | None = None) -> ScanResult:
     if not src.is_dir():
         raise UserError(f"{src} is not a directory")
-    result = ScanResult()
+    if name is not None and not is_key_safe(name):
+        raise UserError(
+            f"--name {name!r}: use letters, digits, '_' or '-' (it starts every id), "
+            f"e.g. {safe_id(name)!r}"
+        )
+    name = name or safe_id(src.name)
+    result = ScanResult(name=name)
     audio: list[Path] = []
     texts: dict[Path, Path] = {}  # path without extension -> transcript file
     metadata: dict[Path, dict[str, str]] = {}  # folder -> {stem: text}
@@ -55,7 +64,7 @@ def scan_folder(src: Path, language: str | None = None) -> ScanResult:
     ids = disambiguated(
         (
             relative.as_posix(),
-            path_id((relative if stems[stem] > 1 else relative.with_suffix("")).parts),
+            path_id((name, *(relative if stems[stem] > 1 else relative.with_suffix("")).parts)),
         )
         for relative, stem in named
     )

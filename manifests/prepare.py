@@ -16,8 +16,9 @@ from academicodec.manifests.hf import scan_hf
 from academicodec.manifests.libritts import scan_libritts
 from academicodec.manifests.report import PrepareReport
 from academicodec.manifests.vctk import scan_vctk
-from academicodec.outputs import claim_output
+from academicodec.outputs import claim_output, own_plan, record_plan
 from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.storage import Folder
 
 # Each scanner takes the corpus directory plus its own keyword options; ``hf`` also takes
 # ``out``, where it writes the audio bytes it extracts.
@@ -42,7 +43,8 @@ def prepare(
 ) -> PrepareReport:
     """Scan ``src`` as ``corpus`` and write its manifests and ``prepare_report.json`` to ``out``.
 
-    Corpus options: ``parts`` (libritts), ``mic`` (vctk), ``language`` (folder, hf),
+    Corpus options: ``parts`` (libritts), ``mic`` (vctk), ``language`` (folder, hf), ``name``
+    (folder: the corpus name and id prefix, default the folder's name),
     ``audio_column``/``text_column``/``id_column`` (hf); ``None`` means the default, and an
     option the corpus does not take is an error. Faulty files never stop the run; they are
     listed in the report. Raises ``UserError`` for a bad source, corpus, option or output.
@@ -54,19 +56,31 @@ def prepare(
     src_path = Path(src).expanduser().resolve()
     if not src_path.exists():
         raise UserError(f"source {src} does not exist")
+    _check_options(corpus, options)
     out_path = claim_output(out, "prepare", [src_path])
+    described = {"corpus": corpus, "source": str(src_path), "--verify": verify}
+    described.update({f"--{k.replace('_', '-')}": v for k, v in sorted(options.items())})
+    own_plan(Folder.of(out_path), "prepare", described, overwrite, write=False)
     scan = _scan(corpus, src_path, out_path, options)
-    return build_manifests(corpus, src_path, out_path, scan, jobs, verify, progress, overwrite)
+    name = scan.name or corpus
+    report = build_manifests(name, src_path, out_path, scan, jobs, verify, progress, overwrite)
+    record_plan(Folder.of(out_path), "prepare", described)
+    return report
+
+
+def _check_options(corpus: str, options: dict[str, Any]) -> None:
+    accepted = inspect.signature(CORPORA[corpus]).parameters
+    given = [name for name, value in options.items() if value is not None]
+    foreign = sorted(name for name in given if name not in accepted or name == "out")
+    if foreign:
+        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise UserError(f"{flags} does not apply to corpus {corpus!r}")
 
 
 def _scan(corpus: str, src: Path, out: Path, options: dict[str, Any]) -> ScanResult:
     scanner = CORPORA[corpus]
     accepted = inspect.signature(scanner).parameters
     given = {name: value for name, value in options.items() if value is not None}
-    foreign = sorted(name for name in given if name not in accepted or name == "out")
-    if foreign:
-        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
-        raise UserError(f"{flags} does not apply to corpus {corpus!r}")
     if "out" in accepted:
         given["out"] = out
     return scanner(src, **given)

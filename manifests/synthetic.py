@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from academicodec.ids import path_id
+from academicodec.ids import path_id, safe_id
 from academicodec.synth import espeak_speech, have_espeak, voiced_signal
 
 _WORDS = (
@@ -219,7 +219,8 @@ def make_folder(
         n = _write(path, audio, rate)
         if text is not None:
             path.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
-        written.append(Written(path_id((speaker, f"clip_{i:04d}")), path, n, rate, text, speaker))
+        item_id = path_id((safe_id(root.name), speaker, f"clip_{i:04d}"))  # as prepare names it
+        written.append(Written(item_id, path, n, rate, text, speaker))
     return written
 
 

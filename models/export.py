@@ -6,6 +6,7 @@ Loading never unpickles code: exports are safetensors, original checkpoints are 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +14,63 @@ import yaml
 
 from academicodec.config import dotted_keys, to_dict
 from academicodec.errors import UserError
-from academicodec.files import atomic_path, atomic_write_bytes
+from academicodec.files import atomic_write_bytes
+from academicodec.identity import SHORT
 from academicodec.models.codec import CodecModel, build_codec
 from academicodec.models.config import codec_config_from_dict
+from academicodec.outputs import PLAN_NAME
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.yaml"
 SUMMARY_KEY = "summary"
+ORIGIN_KEY = "origin"  # where the weights came from (run, step, training data; or a source)
 
 
-def save_codec(model: CodecModel, out_dir: str | Path) -> Path:
-    """Write ``out_dir/model.safetensors`` (every weight and codebook) and ``config.yaml``."""
-    from safetensors.torch import save_file
+def save_codec(
+    model: CodecModel,
+    out_dir: str | Path,
+    origin: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``out_dir/model.safetensors`` (every weight and codebook) and ``config.yaml``.
 
-    from academicodec.outputs import claim_output
+    ``origin`` (where the weights came from: a run and step, an imported source) goes into
+    ``config.yaml``. An OUT holding an export of other weights is refused, naming both
+    sha256s, unless ``overwrite``; the same weights again rewrite the same files."""
+    from safetensors.torch import save
+
+    from academicodec.files import sha256_file
+    from academicodec.outputs import claim_output, own_plan, record_plan
+    from academicodec.storage import Folder
 
     out = claim_output(out_dir, "export")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(out / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "preset": model.config.name})
+    weights = save(tensors, metadata={"format": "pt", "preset": model.config.name})
+    described = {"weights": f"sha256 {hashlib.sha256(weights).hexdigest()[:SHORT]}"}
+    folder = Folder.of(out)
+    if (out / WEIGHTS_NAME).is_file() and not folder.is_file(PLAN_NAME):  # an older export
+        found = sha256_file(out / WEIGHTS_NAME)
+        record_plan(folder, "export", {"weights": f"sha256 {found[:SHORT]}"})
+    own_plan(folder, "export", described, overwrite, write=False)
+    atomic_write_bytes(out / WEIGHTS_NAME, weights)
     data = {**to_dict(model.config), SUMMARY_KEY: model_summary(model)}
+    if origin:
+        data[ORIGIN_KEY] = origin
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     atomic_write_bytes(out / CONFIG_NAME, text.encode("utf-8"))
+    record_plan(folder, "export", described)
     return out
+
+
+def export_origin(path: str | Path) -> dict[str, Any]:
+    """The ``origin`` block of an export's ``config.yaml`` (empty when it has none)."""
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    config = folder / CONFIG_NAME
+    if not config.is_file():
+        return {}
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    origin = data.get(ORIGIN_KEY) if isinstance(data, dict) else None
+    return origin if isinstance(origin, dict) else {}
 
 
 def model_summary(model: CodecModel) -> dict[str, Any]:
@@ -86,6 +121,7 @@ def _load_export(folder: Path, overrides: dict[str, Any]) -> CodecModel:
     if not isinstance(data, dict):
         raise UserError(f"{config_path} does not hold a codec config")
     summary = data.pop(SUMMARY_KEY, None)
+    data.pop(ORIGIN_KEY, None)
     config = codec_config_from_dict(apply_overrides(data, overrides), str(config_path))
     model = build_codec(config)
     if summary is not None and summary != model_summary(model) and not overrides:

@@ -6,14 +6,13 @@ against its sha256; a resumed run uses the same records to decide what to rewrit
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from academicodec import storage
 from academicodec.errors import UserError
+from academicodec.identity import SHORT, shards_fingerprint
 from academicodec.results import Result
 from academicodec.storage import Folder
 
@@ -61,12 +60,11 @@ class ShardIndex(Result):
         """What the shards *are*, whatever path they are reached by: the sha256 of every
         shard's name, count and sha256 (and the rate). Resume and re-run checks compare
         this, never path strings."""
-        parts = [self.sample_rate, [(s.name, s.samples, s.sha256) for s in self.shards]]
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        return shards_fingerprint(self.to_dict())
 
     def identity(self) -> str:
-        """The fingerprint as a reader sees it in a message."""
-        return f"shards {self.fingerprint[:12]} ({self.total_samples} samples)"
+        """The fingerprint as a message shows it (as ``academicodec.identity`` does)."""
+        return f"shards {self.fingerprint[:SHORT]} ({self.total_samples} items)"
 
     @property
     def total_seconds(self) -> float:

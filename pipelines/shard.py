@@ -23,8 +23,9 @@ import soundfile as sf
 from academicodec import __version__, distrib, storage
 from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
+from academicodec.identity import inputs_identity
 from academicodec.jobs import PROGRESS_DIR, Job, fingerprint
-from academicodec.outputs import claim_folder, refuse_other_plan
+from academicodec.outputs import claim_folder, own_plan
 from academicodec.pipelines.fetch import prefetch, source_bytes
 from academicodec.pipelines.index import ShardIndex, ShardRecord
 from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
@@ -87,7 +88,8 @@ def write_shards(
         raise UserError(f"no samples to write from {[str(p) for p in manifest_paths]}")
     groups = _group(items, settings)
     plan = _fingerprint(groups, settings)
-    refuse_other_plan(out_dir, plan, overwrite, "shards")
+    described = {"inputs": inputs_identity(manifests), **_options(settings)}
+    own_plan(out_dir, "shard", described, overwrite, clear=False, fingerprint=(plan, "shards"))
     job = _job(out_dir, plan)
 
     rank, world = distrib.rank(), distrib.world_size()
@@ -116,6 +118,11 @@ def write_shards(
     _remove_stale(out_dir, len(groups))
     job.remove_leftovers()
     return index
+
+
+def _options(settings: ShardSettings) -> dict[str, object]:
+    """The settings as the command line names them (how a refusal lists changes)."""
+    return {f"--{key.replace('_', '-')}": value for key, value in asdict(settings).items()}
 
 
 def shard_name(k: int) -> str:

@@ -10,12 +10,19 @@ import soundfile as sf
 import torch
 
 from academicodec.errors import UserError
-from academicodec.models import load_codec
-from academicodec.outputs import claim_output
+from academicodec.identity import SHORT, identity
+from academicodec.models import CodecModel, load_codec
+from academicodec.outputs import claim_output, own_plan
 from academicodec.progress import ProgressFactory, silent_progress
+from academicodec.storage import Folder
 from academicodec.tokenizer.index import INDEX_NAME, CodesIndex
 from academicodec.tokenizer.readers import CodesDataset, Item, iter_parquet, iter_shar
 from academicodec.tokenizer.run import checkpoint_sha256
+
+# Padded seconds of audio per decode batch (as tokenize batches encoding on CPU).
+BATCH_SECONDS = 60.0
+# Items read ahead and sorted by length before they are batched.
+READ_AHEAD = 64
 
 
 def decode_codes(
@@ -26,40 +33,54 @@ def decode_codes(
     device: str = "cpu",
     progress: ProgressFactory = silent_progress,
     force: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write ``OUT/<id>.wav`` at the model rate, the item's original duration, for every
     item or only ``ids`` (an id's ``/`` makes sub-folders, as the corpus had them).
 
     The model must be the one ``index.json`` says made the codes (same weights, or at
     least the same preset); other weights decode to noise, so that is refused unless
-    ``force``."""
+    ``force`` - and codes the model cannot decode at all (more codebooks, larger codes)
+    are refused even then. Items are decoded in padded batches (the decoder is
+    length-aware: each item's audio is what it decodes to alone). OUT follows the one OUT
+    rule: audio of other codes, another model or other ``ids`` is refused unless
+    ``overwrite``, which replaces it entirely."""
     folder = Path(codes_dir)
     if not (folder / INDEX_NAME).is_file():
         raise UserError(f"{folder} holds no tokenize output (index.json is missing)")
     index = CodesIndex.read(folder / INDEX_NAME)
     out = claim_output(out_dir, "decode", [folder])
     model = load_codec(model_path).to(device)
-    _check_model(folder, index, model_path, model.config.name, force)
+    model_sha = checkpoint_sha256(model_path)
+    _check_model(folder, index, model_path, model_sha, model.config.name, force)
+    _check_decodable(folder, index, model, model_path)
+    described = {
+        "codes": identity(folder),
+        "model": f"sha256 {model_sha[:SHORT]}",
+        "--ids": sorted(ids) if ids else None,
+    }
+    own_plan(Folder.of(out), "decode", described, overwrite)
     wanted = set(ids) if ids else None
     written, found = [], set()
-    bar = progress(len(wanted) if wanted else 0, "decoding")
+    bar = progress(len(wanted) if wanted else index.totals.items, "decoding")
+    pending: list[Item] = []
+
+    def flush() -> None:
+        for path in _decode_batch(model, pending, out, device):
+            written.append(path)
+            bar.update(1)
+        pending.clear()
+
     with torch.inference_mode():
-        for codes, _, meta in iter_codes(folder):
-            item_id = str(meta.get("id"))
+        for item in iter_codes(folder):
+            item_id = str(item[2].get("id"))
             if wanted is not None and item_id not in wanted:
                 continue
             found.add(item_id)
-            frames = torch.from_numpy(codes.astype(np.int64)).t()[None].to(device)
-            audio = model.decode(frames)[0, 0].float().cpu().numpy()
-            if meta.get("duration"):  # back to the item's own length (the codes cover F x hop)
-                audio = audio[: round(float(meta["duration"]) * model.sample_rate)]
-            path = out / f"{item_id}.wav"
-            if out not in path.resolve().parents:
-                raise UserError(f"item id {item_id!r} would write outside {out}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), audio, model.sample_rate, subtype="PCM_16")
-            written.append(path)
-            bar.update(1)
+            pending.append(item)
+            if len(pending) >= READ_AHEAD:
+                flush()
+        flush()
     bar.close()
     if wanted is not None and wanted - found:
         missing = sorted(wanted - found)
@@ -68,11 +89,59 @@ def decode_codes(
     return written
 
 
+def _decode_batch(model: CodecModel, items: list[Item], out: Path, device: str) -> list[Path]:
+    """Decode ``items`` in padded batches of similar length; write each as its own wav."""
+    budget = max(1, round(BATCH_SECONDS * model.frame_rate))
+    order = sorted(items, key=lambda item: -len(item[0]))
+    written = []
+    start = 0
+    while start < len(order):
+        longest = max(1, len(order[start][0]))
+        rows = max(1, budget // longest)
+        batch = order[start : start + rows]
+        start += len(batch)
+        books = batch[0][0].shape[1]
+        codes = torch.zeros(len(batch), books, longest, dtype=torch.long)
+        for row, (frames, _, _) in enumerate(batch):
+            codes[row, :, : len(frames)] = torch.from_numpy(frames.astype(np.int64)).t()
+        lengths = torch.tensor([len(frames) for frames, _, _ in batch])
+        audio = model.decode(codes.to(device), lengths.to(device))[:, 0].float().cpu().numpy()
+        for row, (frames, _, meta) in enumerate(batch):
+            samples = len(frames) * model.hop_length
+            if meta.get("duration"):  # back to the item's own length (codes cover F x hop)
+                samples = min(samples, round(float(meta["duration"]) * model.sample_rate))
+            written.append(_write(out, str(meta.get("id")), audio[row, :samples], model))
+    return written
+
+
+def _write(out: Path, item_id: str, audio: np.ndarray, model: CodecModel) -> Path:
+    path = out / f"{item_id}.wav"
+    if out not in path.resolve().parents:
+        raise UserError(f"item id {item_id!r} would write outside {out}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, model.sample_rate, subtype="PCM_16")
+    return path
+
+
+def _check_decodable(
+    folder: Path, index: CodesIndex, model: CodecModel, model_path: str | Path
+) -> None:
+    """Codes this model cannot decode at all (even with --force): one line, not an
+    IndexError from deep inside the quantizer."""
+    if index.num_codebooks <= model.num_codebooks and index.codebook_size <= model.codebook_size:
+        return
+    raise UserError(
+        f"{folder} holds {index.num_codebooks} x {index.codebook_size} codes; {model_path} "
+        f"decodes at most {model.num_codebooks} x {model.codebook_size}: no model but one "
+        f"with as many codebooks and codes can decode them (--force cannot help)"
+    )
+
+
 def _check_model(
-    folder: Path, index: CodesIndex, model_path: str | Path, preset: str, force: bool
+    folder: Path, index: CodesIndex, model_path: str | Path, sha: str, preset: str, force: bool
 ) -> None:
     made_with = index.checkpoint_sha256
-    if force or checkpoint_sha256(model_path) == made_with:
+    if force or sha == made_with:
         return
     raise UserError(
         f"{folder} was made by {index.model} (preset {index.preset}, sha256 "

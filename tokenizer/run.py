@@ -25,12 +25,13 @@ import torch
 from academicodec import __version__, distrib, storage
 from academicodec.errors import UserError
 from academicodec.files import sha256_file
+from academicodec.identity import SHORT, identity, inputs_identity
 from academicodec.jobs import Job, fingerprint
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
 from academicodec.models.precision import check_precision, numerics
 from academicodec.models.scheduling import GroupRunner
-from academicodec.outputs import claim_folder, refuse_other_plan
+from academicodec.outputs import claim_folder, own_plan
 from academicodec.pipelines.items import ShardItem
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
@@ -61,6 +62,12 @@ from academicodec.tokenizer.writers import FORMATS, ShardOutput
 BATCHING = ("auto", "groups", "one-call")
 # Settings that only change how fast codes are made, never the codes or the files (the
 # batching tests prove it): a resume may change them; the plan fingerprint leaves them out.
+# The give-up advice: the number of ranks shapes the output shards, so one process cannot
+# take over the others' half-done plan.
+ALONE = (
+    "or unset those variables and re-run the same command with --overwrite: the number of "
+    "ranks shapes tokenize's shards, so one process starts over"
+)
 # Settings that never change the codes (so not in the plan: changing them resumes).
 SPEED_ONLY = ("batch_seconds", "workers", "batching", "bucket_seconds", "verify")
 
@@ -139,8 +146,19 @@ def tokenize(
     rank, world = distrib.rank(), distrib.world_size()
     shards = output_shards(items, world, settings.items_per_shard)
     plan = _fingerprint(shards, settings, model_sha, text_model)
-    refuse_other_plan(out_dir, plan, overwrite, "codes")
-    job = Job(out_dir, plan, _unit_name, _files_match)
+    described = {
+        "inputs": inputs_identity(inputs),
+        "model": f"sha256 {model_sha[:SHORT]}",
+        "--text-model": identity(text_model) if text_model else None,
+        "ranks": world,
+        **{
+            f"--{k.replace('_', '-')}": v
+            for k, v in asdict(settings).items()
+            if k not in SPEED_ONLY
+        },
+    }
+    own_plan(out_dir, "tokenize", described, overwrite, clear=False, fingerprint=(plan, "codes"))
+    job = Job(out_dir, plan, _unit_name, _files_match, ALONE)
     mine = [shards[k] for k in job.pending(s.number for s in shards if s.rank == rank)]
     bar = progress(sum(len(s.items) for s in mine), f"tokenizing (rank {rank})")
     if settings.compile:

@@ -41,6 +41,8 @@ class TrainState:
     options: dict[str, Any] = field(default_factory=dict)  # RunOptions.settings()
     upkeep: dict[str, Any] = field(default_factory=dict)  # CodebookUpkeep.state_dict()
     balancer: dict[str, Any] = field(default_factory=dict)  # LossBalancer.state_dict()
+    # What the run trains on (``data_provenance``): an export carries it, eval checks it.
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def capture_rng() -> dict[str, Any]:

@@ -24,11 +24,11 @@ from academicodec.errors import UserError
 from academicodec.models import load_codec_config
 from academicodec.models.config import IMPORT_ONLY_FAMILIES, CodecConfig, codec_config_from_dict
 from academicodec.outputs import claim_output
-from academicodec.pipelines.index import ShardIndex
 from academicodec.storage import Location
 from academicodec.training.checkpoint import TrainState, load_latest
 from academicodec.training.logs import RunLogger
 from academicodec.training.precision import resolve_precision
+from academicodec.training.provenance import data_identity
 from academicodec.training.trainer import Trainer, TrainingStopped
 
 LOG = logging.getLogger("academicodec.training")
@@ -72,11 +72,6 @@ class RunOptions:
             if values[name] is not None:
                 recorded[name] = data_identity(values[name])
         return recorded
-
-
-def data_identity(path: Location) -> str:
-    """A shard set as a checkpoint records it: its index's content fingerprint."""
-    return ShardIndex.load(path).identity()
 
 
 def train(

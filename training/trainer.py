@@ -48,6 +48,7 @@ from academicodec.training.checkpoint import (
 )
 from academicodec.training.logs import RunLogger
 from academicodec.training.precision import resolve_precision, training_autocast
+from academicodec.training.provenance import data_provenance
 from academicodec.training.validation import validate
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class Trainer:
         self.config, self.device = config, device
         self.precision = resolve_precision(options.precision, device)
         self.options = options = replace(options, precision=self.precision)
+        self.data = data_provenance(options.data)
         torch.manual_seed(options.seed)  # identical initial weights on every rank
         self.model = build_codec(config).to(device)
         self.discriminators = Discriminators(config.train.discriminator).to(device)
@@ -242,6 +244,7 @@ class Trainer:
             options=self.options.settings(),
             upkeep=self.upkeep.state_dict(),
             balancer=self.balancer.state_dict() if self.balancer is not None else {},
+            data=self.data,
         )
 
     def load_state_dict(self, state: TrainState) -> None:

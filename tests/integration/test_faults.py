@@ -99,9 +99,10 @@ def test_a_full_disk_is_one_line_naming_the_file_and_records_nothing(
     message = str(shard_error.value)
     assert "\n" not in message and "No space left on device" in message
     assert str(tmp_path / "shards" / "shard-000000.tar") in message
-    assert not list((tmp_path / "shards").rglob("*.json")) and not list(
-        (tmp_path / "shards").rglob("*.tmp")
-    )
+    # No completion record, no index (the plan's description, .plan.json, is no record).
+    assert not list((tmp_path / "shards").rglob(".progress/*.json"))
+    assert not (tmp_path / "shards" / "index.json").exists()
+    assert not list((tmp_path / "shards").rglob("*.tmp"))
 
     with pytest.raises(UserError) as codes_error:
         tokenize(model, [manifests], tmp_path / "codes", TokenizeSettings(workers=0))

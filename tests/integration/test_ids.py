@@ -26,7 +26,7 @@ NAMES = [
     "a.flac",  # same stem, two extensions
     "p-q.wav",
     "p/q.wav",  # two paths that would make one id
-    "日本/声.wav",  # nothing key-safe left but the separator
+    "日本/声.wav",  # letters of another script: kept
 ]
 
 
@@ -34,15 +34,17 @@ def test_one_id_from_prepare_to_every_output(tmp_path: Path) -> None:
     for name in NAMES:
         write_audio(tmp_path / "src" / name, 0.5, 16000)
     prepare("folder", tmp_path / "src", tmp_path / "m")
-    cuts = CutSet.from_file(tmp_path / "m" / "folder_cuts_all.jsonl.gz").to_eager()
+    cuts = CutSet.from_file(tmp_path / "m" / "src_cuts_all.jsonl.gz").to_eager()
     ids = sorted(cut.id for cut in cuts)
     assert len(ids) == len(NAMES) == len(set(ids))
     assert all(is_key_safe(i) for i in ids), ids
-    assert "sub0-clip_002" in ids and "sub_1-take_2" in ids and {"a_wav", "a_flac"} <= set(ids)
-    assert sum(i.startswith("p-q-") for i in ids) == 2  # the collision: a hash each
+    # Ids start with the corpus name (the folder's, here "src") and keep every script.
+    assert "src-sub0-clip_002" in ids and "src-sub_1-take_2" in ids
+    assert {"src-a_wav", "src-a_flac", "src-日本-声"} <= set(ids)
+    assert sum(i.startswith("src-p-q-") for i in ids) == 2  # the collision: a hash each
     again = tmp_path / "m2"
     prepare("folder", tmp_path / "src", again)  # stable: the same tree gives the same ids
-    assert sorted(c.id for c in CutSet.from_file(again / "folder_cuts_all.jsonl.gz")) == ids
+    assert sorted(c.id for c in CutSet.from_file(again / "src_cuts_all.jsonl.gz")) == ids
 
     write_shards([tmp_path / "m"], tmp_path / "shards", ShardSettings(16000, samples_per_shard=3))
     keys, metas = [], []

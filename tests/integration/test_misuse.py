@@ -186,10 +186,10 @@ def test_tokenize_refuses_to_mix_models_then_overwrite_removes_stale_formats(
 def test_prepare_refuses_stale_splits_then_overwrite_removes_them(capsys, world, tmp_path) -> None:
     out = tmp_path / "manifests"
     assert run(capsys, "prepare", "folder", world["root"] / "src_a", out)[0] == 0
-    stale = out / "folder_cuts_test-clean.jsonl.gz"
-    stale.write_bytes((out / "folder_cuts_all.jsonl.gz").read_bytes())
+    stale = out / "src_a_cuts_test-clean.jsonl.gz"
+    stale.write_bytes((out / "src_a_cuts_all.jsonl.gz").read_bytes())
     refused(capsys, world, None, "prepare", "folder", world["root"] / "src_a", out,
-            names="folder_cuts_test-clean.jsonl.gz")  # fmt: skip
+            names="src_a_cuts_test-clean.jsonl.gz")  # fmt: skip
     assert stale.exists()
     code, _, err = run(capsys, "prepare", "folder", world["root"] / "src_a", out, "--overwrite")
     assert code == 0, err
@@ -319,6 +319,7 @@ def test_export_into_a_file(capsys, world, tmp_path, monkeypatch) -> None:
     class State:
         config = __import__("academicodec.config", fromlist=["to_dict"]).to_dict(model.config)
         generator = model.state_dict()
+        step, data = 0, {}
 
     monkeypatch.setattr(export_module, "load_state_file", lambda path: State)
     run_file = tmp_path / "last.pt"
@@ -383,7 +384,7 @@ def test_flags_show_no_bool_placeholder(capsys) -> None:
 
 def test_info_on_every_kind_of_output(capsys, world, tmp_path) -> None:
     expectations = {
-        "a": ("kind: prepare", "corpus: folder"),
+        "a": ("kind: prepare", "corpus: src_a"),
         "shards": ("kind: shard", "sample_rate: 16000"),
         "codes": ("kind: tokenize", "num_codebooks: 4"),
         "model_a": ("kind: export", "preset: tiny_hificodec_16k"),

@@ -47,7 +47,7 @@ def corpus(bucket: s3fs.S3FileSystem, tmp_path_factory: pytest.TempPathFactory) 
     make_folder(root / "src", 36, durations=(0.4, 1.0), rates=(16000,))
     prepare("folder", root / "src", root / "manifests")
     put_corpus(root / "src", root / "manifests")
-    stored = gzip.decompress(bucket.cat_file(f"{BUCKET}/manifests/folder_cuts_all.jsonl.gz"))
+    stored = gzip.decompress(bucket.cat_file(f"{BUCKET}/manifests/src_cuts_all.jsonl.gz"))
     assert f"{ROOT}/corpus/".encode() in stored and str(root).encode() not in stored
     return root / "manifests"
 
@@ -108,7 +108,8 @@ def test_shard_train_tokenize_on_a_bucket_and_a_killed_rank_resumes(
     index = CodesIndex.read(f"{ROOT}/whole/index.json")
     assert index.totals.items == 36 and {s.rank for s in index.formats["shar"]} == {0, 1}
     assert {name for name in whole if not name.startswith(".progress/")} == index.files() | {
-        "index.json"
+        "index.json",
+        ".plan.json",
     }
 
     # rank 1 killed (SIGKILL) once its first shard is recorded, then both ranks re-run

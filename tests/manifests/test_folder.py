@@ -69,10 +69,10 @@ def test_folder_with_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert report["num_skipped"] == 6
 
-    cuts = CutSet.from_file(tmp_path / "out" / "folder_cuts_all.jsonl.gz").to_eager()
-    assert cuts["extra-song"].supervisions[0].text == "label text"
-    assert cuts["LJSpeech-1_1-wavs-LJ001-0001"].supervisions[0].text == "Printing, first"
-    assert cuts["LJSpeech-1_1-wavs-LJ001-0002"].supervisions[0].text == "In being"
+    cuts = CutSet.from_file(tmp_path / "out" / "src_cuts_all.jsonl.gz").to_eager()
+    assert cuts["src-extra-song"].supervisions[0].text == "label text"
+    assert cuts["src-LJSpeech-1_1-wavs-LJ001-0001"].supervisions[0].text == "Printing, first"
+    assert cuts["src-LJSpeech-1_1-wavs-LJ001-0002"].supervisions[0].text == "In being"
     rates = {c.recording.sampling_rate for c in cuts}
     assert {16000, 22050, 44100} <= rates
     assert cuts[written[0].id].supervisions[0].text == written[0].text
@@ -82,8 +82,8 @@ def test_same_stem_different_extension_keeps_both(tmp_path: Path) -> None:
     write_audio(tmp_path / "src" / "a.wav", 0.5, 16000)
     write_audio(tmp_path / "src" / "a.flac", 0.5, 16000)
     prepare("folder", tmp_path / "src", tmp_path / "out")
-    cuts = CutSet.from_file(tmp_path / "out" / "folder_cuts_all.jsonl.gz")
-    assert sorted(c.id for c in cuts) == ["a_flac", "a_wav"]
+    cuts = CutSet.from_file(tmp_path / "out" / "src_cuts_all.jsonl.gz")
+    assert sorted(c.id for c in cuts) == ["src-a_flac", "src-a_wav"]
 
 
 def test_verify_decodes_everything(tmp_path: Path) -> None:

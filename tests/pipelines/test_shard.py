@@ -48,7 +48,7 @@ def test_every_cut_once_at_target_rate(prepared, tmp_path: Path) -> None:
         assert abs(len(sample["audio"]) - expected) <= 1, sample["meta"]["id"]
         assert sample["meta"]["num_samples"] == len(sample["audio"])
         assert sample["meta"]["text"] == cut.supervisions[0].text
-        assert sample["meta"]["corpus"] == "folder"
+        assert sample["meta"]["corpus"] == cut.custom["corpus"] == "src"  # the folder's name
         assert "." not in sample["key"]  # webdataset splits keys at the first dot
     for record in index.shards:
         assert sha256_file(tmp_path / "shards" / record.name) == record.sha256
@@ -170,13 +170,13 @@ def test_long_cuts_split_and_short_cuts_reported(tmp_path: Path) -> None:
     )
     samples = _samples(tmp_path / "s")
     windows = sorted(
-        (s["meta"]["offset"], len(s["audio"])) for s in samples if s["meta"]["cut_id"] == "long"
+        (s["meta"]["offset"], len(s["audio"])) for s in samples if s["meta"]["cut_id"] == "src-long"
     )
     lengths = [n for _, n in windows]
     assert len(lengths) == 3 and max(lengths) - min(lengths) <= 1  # equal pieces
     assert max(lengths) <= 30 * 8000
     assert sum(n for _, n in windows) == 8000 * 70
-    assert [s["id"] for s in index.skipped] == ["tiny"]
+    assert [s["id"] for s in index.skipped] == ["src-tiny"]
     assert "min-duration" in index.skipped[0]["reason"]
 
 

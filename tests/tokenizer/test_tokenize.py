@@ -138,7 +138,7 @@ def test_text_tokens_bad_audio_and_decode(corpus: Path, model_dir: Path, tmp_pat
     out = tmp_path / "out"
     tokenize(model_dir, [corpus, broken], out, ALL, text_model=text_model)
     items = {meta["id"]: (codes, tokens, meta) for codes, tokens, meta in iter_parquet(out)}
-    assert "ok" in items and "bad" not in items
+    assert "broken-ok" in items and "broken-bad" not in items  # ids: the folder's name first
     with_text = [t for _, t, m in items.values() if m["text"]]
     assert with_text and all(len(t) > 0 and all(isinstance(i, int) for i in t) for t in with_text)
     report = json.loads((out / "tokenize_report.json").read_text())
@@ -146,7 +146,7 @@ def test_text_tokens_bad_audio_and_decode(corpus: Path, model_dir: Path, tmp_pat
         "bad.wav" in s["id"] and "unreadable audio" in s["reason"] for s in report["skipped"]
     )
 
-    written = decode_codes(out, tmp_path / "wav", model_dir, ids=["ok"])
+    written = decode_codes(out, tmp_path / "wav", model_dir, ids=["broken-ok"])
     audio, rate = sf.read(written[0])
     assert rate == 16000 and len(audio) == 8000  # the original length at the model rate
 
@@ -174,7 +174,7 @@ def test_ten_minutes_encode_in_chunks_with_bounded_memory(model_dir: Path, tmp_p
     settings = TokenizeSettings(workers=0, max_chunk_seconds=60)
     with RssSampler() as rss:
         tokenize(model_dir, [source], tmp_path / "out", settings)
-    codes = _webdataset_codes(tmp_path / "out")["lecture"]
+    codes = _webdataset_codes(tmp_path / "out")["long-lecture"]
     assert codes.shape == (600 * 50, 4)
     assert rss.growth < 500, f"peak RSS grew by {rss.growth:.0f} MB"
 

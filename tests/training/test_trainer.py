@@ -344,3 +344,27 @@ def test_corrupt_members_and_a_truncated_shard_are_skipped_and_counted(
     events.Reload()
     skipped = [event.value for event in events.Scalars("data/skipped")]
     assert len(skipped) == 8 and skipped[-1] > 0 and skipped == sorted(skipped)
+
+
+def test_resume_compares_the_data_by_identity_not_path(
+    shards: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The same shards by another path (a copy, a relative path) resume; other shards at
+    the path the run was started with are refused, naming --data."""
+    import shutil
+
+    run = tmp_path / "run"
+    train("tiny_hificodec_16k", _options(run, shards, max_steps=2, val_every=0), TINY)
+    copy = tmp_path / "elsewhere" / "shards"
+    shutil.copytree(shards, copy)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    state = train("tiny_hificodec_16k", _options(run, Path("shards"), max_steps=3, val_every=0),
+                  TINY)  # fmt: skip
+    assert state.step == 3
+    shutil.rmtree(copy)  # other shards (another shard size) under the same relative path
+    manifests = shards.parent / "manifests"
+    write_shards([manifests], copy, ShardSettings(16000, samples_per_shard=4))
+    with pytest.raises(UserError, match="--data: 'shards [0-9a-f]{12} .* -> 'shards "):
+        train("tiny_hificodec_16k", _options(run, Path("shards"), max_steps=4, val_every=0),
+              TINY)  # fmt: skip
+    assert load_state_file(run / "checkpoints" / "last.pt").step == 3
