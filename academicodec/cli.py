@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup, TyperOption
 
 from academicodec import __version__
-from academicodec.errors import UserError
+from academicodec.errors import Interrupted, UserError
 from academicodec.outputs import removed_if_failed
 from academicodec.progress import tqdm_progress
 
@@ -349,6 +349,10 @@ def train(
             "checkpoint (the changes are applied and logged).",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Start over: remove the run in --out first."),
+    ] = False,
 ) -> None:
     """Train a codec (one process, or torchrun for DDP); re-running the same RUN resumes,
     with the settings it started with unless --override."""
@@ -358,13 +362,20 @@ def train(
 
     if resume and not (out / "checkpoints" / "last.pt").is_file():
         raise UserError(f"--resume: {out}/checkpoints/last.pt does not exist")
+    if resume and overwrite:
+        raise UserError("--resume continues the run that --overwrite removes: pass one")
     options = RunOptions(
         out=out, data=data, val=val, max_steps=max_steps, device=device, workers=workers,
         ckpt_every=ckpt_every, val_every=val_every, keep=keep, allow_nan=allow_nan,
         compile=compile_model, precision=precision, seed=seed, override=override,
+        overwrite=overwrite,
     )  # fmt: skip
-    with removed_if_failed(out):
-        state = run_train(preset, options, parse_overrides(overrides))
+    try:
+        with removed_if_failed(out):
+            state = run_train(preset, options, parse_overrides(overrides))
+    except Interrupted as exc:
+        _said_on_interrupt[0] = str(exc)
+        raise
     if distrib.is_main():
         console.print(f"step {state.step} (epoch {state.epoch}); checkpoints in {out}/checkpoints")
 
@@ -515,12 +526,16 @@ def text_train(
         ),
     ] = None,
     model_type: Annotated[str, typer.Option(help="bpe | unigram | char | word")] = "bpe",
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace OUT.model of other manifests or options."),
+    ] = False,
 ) -> None:
     """Train a sentencepiece model on the manifests' transcripts."""
     from academicodec.tokenizer.text import train_text_model
 
     inputs, out = inputs_and_out(paths, "text train", "MANIFEST")
-    model = train_text_model(inputs, out, vocab_size, model_type)
+    model = train_text_model(inputs, out, vocab_size, model_type, overwrite)
     console.print(f"text model: {model}")
 
 
@@ -733,12 +748,34 @@ def _cell(value: object, thousands: bool) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+# What Ctrl-C leaves behind, stage by stage (train says it itself: the step it saved).
+KEPT_ON_CTRL_C = {
+    "shard": "finished shards are kept; re-run the same command to resume",
+    "tokenize": "finished code shards are kept; re-run the same command to resume",
+    "decode": "files written so far are kept; re-run the same command (it decodes all again)",
+    "eval": "an interrupted evaluation keeps nothing (it does not resume per item); re-run "
+    "the same command to start it again",
+    "prepare": "nothing is kept (manifests are written at the end); re-run the same command",
+    "train": "steps since the last checkpoint are lost; re-run the same command to resume",
+}
+
+
+# A stage that caught Ctrl-C itself and knows what it kept (train: the step it saved).
+_said_on_interrupt: list[str | None] = [None]
+
+
+def _interrupted(args: list[str]) -> str:
+    stage = next((a for a in args if not a.startswith("-")), "")
+    return f"interrupted: {KEPT_ON_CTRL_C.get(stage, 'nothing was written')}"
+
+
 def main() -> None:
     """Console-script entry point: user errors - ours and the option parser's - become one
     line on stderr (exit 2); Ctrl-C says how to go on (exit 130)."""
     from typer._click.exceptions import ClickException
     from typer.exceptions import Abort
 
+    _said_on_interrupt[0] = None
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
@@ -747,11 +784,9 @@ def main() -> None:
     except ClickException as exc:
         typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
         sys.exit(USER_ERROR)
-    except Abort:
+    except Abort:  # Ctrl-C at a prompt (typer turns it into exit code 130 elsewhere)
         code = INTERRUPTED
     if code == INTERRUPTED:
-        typer.echo(
-            "interrupted: finished work is kept; re-run the same command to resume", err=True
-        )
+        typer.echo(_said_on_interrupt[0] or _interrupted(sys.argv[1:]), err=True)
     if isinstance(code, int) and code:
         sys.exit(code)

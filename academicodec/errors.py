@@ -8,3 +8,7 @@ option at fault and what to do about it.
 
 class UserError(Exception):
     """A problem with the user's input (path, option, corpus layout), not a bug."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, caught where a stage can say exactly what it kept (the CLI prints it)."""

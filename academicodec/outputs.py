@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -159,24 +159,63 @@ def own_plan(
     described = {key: _plain(value) for key, value in described.items()}
     previous = _read_json(folder, PLAN_NAME).get("described")
     ours = detect_stage(folder) is not None or previous is not None
-    if previous is not None and previous != described and not overwrite:
-        raise UserError(
-            f"OUT {folder} holds {stage} output made with other inputs or settings "
-            f"({plan_diff(previous, described)}); re-run with the same ones to resume, use "
-            "another OUT, or add --overwrite to replace it"
-        )
-    if previous is None and ours and fingerprint is None and not overwrite:
-        raise UserError(
-            f"OUT {folder} holds {stage} output that does not say what made it (an earlier "
-            f"version's, or an interrupted run's: no {PLAN_NAME}); use another OUT, or add "
-            "--overwrite to replace it"
-        )
+    unknown = previous is None and ours and fingerprint is None
+    _refuse_changes(f"OUT {folder}", stage, previous, described, overwrite, unknown)
     if fingerprint is not None:
         refuse_other_plan(folder, fingerprint[0], overwrite, fingerprint[1])
     if overwrite and clear and ours:
         clear_folder(folder)
     if write:
         record_plan(folder, stage, described)
+
+
+def _refuse_changes(
+    where: str,
+    stage: str,
+    previous: dict[str, Any] | None,
+    described: dict[str, Any],
+    overwrite: bool,
+    unknown: bool,
+) -> None:
+    if overwrite:
+        return
+    if previous is not None and previous != described:
+        raise UserError(
+            f"{where} holds {stage} output made with other inputs or settings "
+            f"({plan_diff(previous, described)}); re-run with the same ones to resume, use "
+            "another OUT, or add --overwrite to replace it"
+        )
+    if unknown:
+        raise UserError(
+            f"{where} holds {stage} output that does not say what made it (an earlier "
+            f"version's, or an interrupted run's: no {PLAN_NAME}); use another OUT, or add "
+            "--overwrite to replace it"
+        )
+
+
+def own_files(
+    prefix: Path, stage: str, described: dict[str, Any], overwrite: bool, suffixes: Sequence[str]
+) -> Callable[[], None]:
+    """``own_plan`` for a stage whose OUT is a file prefix (``text train OUT``: OUT.model,
+    OUT.vocab) in a folder it does not own: the plan lives in ``.OUT.plan.json`` beside
+    them and ``overwrite`` removes only those files. Returns the call that records the
+    plan once the files are written."""
+    folder = Folder.of(prefix.parent)
+    record = f".{prefix.name}{PLAN_NAME}"
+    described = {key: _plain(value) for key, value in described.items()}
+    previous = _read_json(folder, record).get("described") if prefix.parent.is_dir() else None
+    outputs = [prefix.parent / f"{prefix.name}{suffix}" for suffix in suffixes]
+    unknown = previous is None and any(path.exists() for path in outputs)
+    _refuse_changes(f"OUT {prefix}", stage, previous, described, overwrite, unknown)
+    if overwrite:
+        for path in outputs:
+            path.unlink(missing_ok=True)
+
+    def done() -> None:
+        data = {"stage": stage, "described": described}
+        folder.write_bytes(record, json.dumps(data).encode())
+
+    return done
 
 
 def record_plan(folder: Folder, stage: str, described: dict[str, Any]) -> None:

@@ -45,7 +45,9 @@ def save_codec(
 
     out = claim_output(out_dir, "export")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    weights = save(tensors, metadata={"format": "pt", "preset": model.config.name})
+    # One metadata key: safetensors orders several in a hash map, differently from run to
+    # run, and the same weights must give the same bytes (the same sha256 everywhere).
+    weights = save(tensors, metadata={"format": "pt"})
     described = {"weights": f"sha256 {hashlib.sha256(weights).hexdigest()[:SHORT]}"}
     folder = Folder.of(out)
     if (out / WEIGHTS_NAME).is_file() and not folder.is_file(PLAN_NAME):  # an older export

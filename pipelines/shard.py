@@ -25,7 +25,7 @@ from academicodec.audio import downmix, encode_audio, load_audio, resample
 from academicodec.errors import UserError
 from academicodec.identity import inputs_identity
 from academicodec.jobs import PROGRESS_DIR, Job, fingerprint
-from academicodec.outputs import claim_folder, own_plan
+from academicodec.outputs import claim_folder, clear_folder, own_plan
 from academicodec.pipelines.fetch import prefetch, source_bytes
 from academicodec.pipelines.index import ShardIndex, ShardRecord
 from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
@@ -103,6 +103,14 @@ def write_shards(
     if rank != 0:
         return None
     records = job.wait_for_all(len(groups), wait_timeout)
+    lost = [s for r in records for s in r["skipped"]]
+    if not any(r["record"]["samples"] for r in records):
+        clear_folder(out_dir)  # empty shards would only pass for a result
+        first = lost[0] if lost else {"id": "?", "reason": "?"}
+        raise UserError(
+            f"shard: none of the {len(items)} items could be read (e.g. {first['id']}: "
+            f"{first['reason']}); has the corpus moved since prepare? Re-run prepare on it"
+        )
     index = ShardIndex(
         sample_rate=settings.sample_rate,
         format=settings.format,
@@ -111,7 +119,7 @@ def write_shards(
         shards=[ShardRecord(**r["record"]) for r in records],
         manifests=[str(p) for p in manifest_paths],
         settings=asdict(settings),
-        skipped=skipped + [s for r in records for s in r["skipped"]],
+        skipped=skipped + lost,
         tool_version=__version__,
     )
     index.write(out_dir)

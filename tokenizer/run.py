@@ -151,10 +151,11 @@ def tokenize(
         "model": f"sha256 {model_sha[:SHORT]}",
         "--text-model": identity(text_model) if text_model else None,
         "ranks": world,
+        "--n-q": settings.n_q or model.num_codebooks,
         **{
             f"--{k.replace('_', '-')}": v
             for k, v in asdict(settings).items()
-            if k not in SPEED_ONLY
+            if k not in (*SPEED_ONLY, "n_q", "bandwidth")
         },
     }
     own_plan(out_dir, "tokenize", described, overwrite, clear=False, fingerprint=(plan, "codes"))

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 
 from academicodec.errors import UserError
+from academicodec.identity import inputs_identity
+from academicodec.outputs import own_files
 from academicodec.pipelines.items import find_manifests, load_cuts
 
 MODEL_TYPES = ("bpe", "unigram", "char", "word")
@@ -32,6 +34,7 @@ def train_text_model(
     out: str | Path,
     vocab_size: int | None = None,
     model_type: str = "bpe",
+    overwrite: bool = False,
 ) -> Path:
     """Train ``OUT.model`` (+ ``OUT.vocab``) on every transcript of ``manifests``.
 
@@ -45,6 +48,12 @@ def train_text_model(
     if not texts:
         raise UserError("the manifests hold no transcripts to train a text model on")
     prefix = Path(out).with_suffix("") if Path(out).suffix == ".model" else Path(out)
+    described = {
+        "inputs": inputs_identity(list(manifests)),
+        "--vocab-size": vocab_size,
+        "--model-type": model_type,
+    }
+    record = own_files(prefix, "text train", described, overwrite, (".model", ".vocab"))
     prefix.parent.mkdir(parents=True, exist_ok=True)
     cjk = sum(1 for t in texts for ch in t if "\u4e00" <= ch <= "\u9fff")
     total = sum(len(t) for t in texts) or 1
@@ -74,6 +83,7 @@ def train_text_model(
         ) from exc
     finally:
         Path(corpus).unlink(missing_ok=True)
+    record()
     return prefix.parent / f"{prefix.name}.model"
 
 

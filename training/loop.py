@@ -23,8 +23,8 @@ from academicodec.config import to_dict
 from academicodec.errors import UserError
 from academicodec.models import load_codec_config
 from academicodec.models.config import IMPORT_ONLY_FAMILIES, CodecConfig, codec_config_from_dict
-from academicodec.outputs import claim_output
-from academicodec.storage import Location
+from academicodec.outputs import claim_output, clear_folder
+from academicodec.storage import Folder, Location
 from academicodec.training.checkpoint import TrainState, load_latest
 from academicodec.training.logs import RunLogger
 from academicodec.training.precision import resolve_precision
@@ -59,6 +59,8 @@ class RunOptions:
     seed: int = 0
     # Resume even where the preset or RESULT_OPTIONS differ from the checkpoint's.
     override: bool = False
+    # Start over: remove the run in ``out`` (checkpoints, logs, TensorBoard) first.
+    overwrite: bool = False
 
     def settings(self) -> dict[str, Any]:
         """The options a checkpoint records and a resume compares (as plain strings). The
@@ -88,6 +90,10 @@ def train(
     data = [options.data] + ([options.val] if options.val is not None else [])
     claim_output(options.out, "train", data)
     _init_distributed(options.device)
+    if options.overwrite:
+        if distrib.is_main():
+            clear_folder(Folder.of(options.out))
+        distrib.barrier()  # no rank may find the old checkpoints
     device = _device(options.device)
     options = replace(options, precision=resolve_precision(options.precision, device))
     checkpoints = options.out / "checkpoints"
@@ -127,7 +133,7 @@ def _resumed_config(
         raise UserError(
             f"{options.out} was started with other settings ({listed}): re-run with the "
             "original preset, --set and options to resume, add --override to resume with "
-            "the new ones, or pick another --out"
+            "the new ones, --overwrite to start over, or pick another --out"
         )
     if distrib.is_main():
         LOG.warning("resuming %s with changed settings (--override): %s", options.out, listed)

@@ -10,6 +10,8 @@ made here and passed in, and every collective is issued here, not inside ``forwa
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from academicodec import distrib
 from academicodec.config import to_dict
-from academicodec.errors import UserError
+from academicodec.errors import Interrupted, UserError
 from academicodec.models import build_codec
 from academicodec.models.config import CodecConfig
 from academicodec.models.discriminators import Discriminators
@@ -57,6 +59,32 @@ if TYPE_CHECKING:
 
 class TrainingStopped(RuntimeError):
     """A loss went NaN/inf; a checkpoint was written before stopping."""
+
+
+class InterruptFlag:
+    requested = False
+
+
+@contextmanager
+def interrupt_flag() -> Iterator[InterruptFlag]:
+    """SIGINT sets a flag (the loop checkpoints after the step under way) instead of
+    raising mid-step, where optimizer state could be half updated; a second SIGINT
+    raises at once. Only the main thread can own a signal handler: elsewhere, nothing."""
+    flag = InterruptFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
@@ -290,11 +318,32 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------
 
     def fit(self, logger: RunLogger) -> TrainState:
-        """Train until ``max_steps``; checkpoints, validation and logs on their schedules."""
+        """Train until ``max_steps``; checkpoints, validation and logs on their schedules.
+        Ctrl-C (SIGINT) finishes the step under way, writes a checkpoint and raises
+        ``Interrupted`` saying so (a second Ctrl-C stops at once)."""
+        with interrupt_flag() as stop:
+            try:
+                return self._fit(logger, stop)
+            except RuntimeError:
+                if not stop.requested:  # a DataLoader worker killed by the same Ctrl-C
+                    raise
+                self.save()
+                raise Interrupted(self._saved_message()) from None
+
+    def _saved_message(self) -> str:
+        return (
+            f"interrupted: a checkpoint of step {self.step} was written to "
+            f"{self.options.out / 'checkpoints'}; re-run the same command to resume"
+        )
+
+    def _fit(self, logger: RunLogger, stop: InterruptFlag) -> TrainState:
         options = self.options
         while self.step < options.max_steps:
             for batch, data_wait in self._batches():
                 metrics = self.train_step(batch)
+                if stop.requested:
+                    self.save()
+                    raise Interrupted(self._saved_message())
                 self.batches_in_epoch += 1
                 finite = all(math.isfinite(v) for v in metrics["train"].values())
                 if not finite and not options.allow_nan:

@@ -1,0 +1,345 @@
+"""Issue 23: one OUT rule for every stage, refusals that say what differs, identity not
+spelling, hints that work when followed, empty work is an error, ids that never collide.
+
+Each test makes the user's exact mistake through the CLI (``refused``: exit 2, one line
+naming what differs, nothing outside OUT changed), then follows the advice it got.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+from lhotse import CutSet
+
+from academicodec.manifests import prepare
+from academicodec.manifests.synthetic import make_folder
+from academicodec.models import build_codec, save_codec
+from academicodec.pipelines import ShardSettings, write_shards
+from academicodec.tokenizer.run import TokenizeSettings, tokenize
+from tests.helpers import REPO, run_cli
+from tests.integration.test_misuse import _messages, refused, run
+
+FIXTURES = REPO / "tests" / "fixtures" / "pretrained"
+TINY = {"train.batch_size": 2, "train.segment_length": 3200}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two prepared corpora of the same layout, shards of the first, two models, codes."""
+    root = tmp_path_factory.mktemp("out-rule")
+    make_folder(root / "src_a", 5, durations=(0.4, 0.8))
+    make_folder(root / "src_b", 4, seed=1, durations=(0.4, 0.8))
+    prepare("folder", root / "src_a", root / "manifests" / "a")
+    prepare("folder", root / "src_b", root / "manifests" / "b")
+    write_shards([root / "manifests" / "a"], root / "shards", ShardSettings(16000, 3))
+    torch.manual_seed(0)
+    save_codec(build_codec("tiny_hificodec_16k"), root / "model_a")
+    torch.manual_seed(1)
+    save_codec(build_codec("tiny_hificodec_16k"), root / "model_b")
+    tokenize(root / "model_a", [root / "shards"], root / "codes", TokenizeSettings(workers=0))
+    return {
+        "root": root,
+        "a": root / "manifests" / "a",
+        "b": root / "manifests" / "b",
+        "shards": root / "shards",
+        "model_a": root / "model_a",
+        "model_b": root / "model_b",
+        "codes": root / "codes",
+    }
+
+
+def ok(capsys, *args: str | Path) -> str:
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    return out
+
+
+# --- one OUT rule, a test per stage ------------------------------------------------------
+
+
+def test_prepare(capsys, world, tmp_path) -> None:
+    out = tmp_path / "m"
+    ok(capsys, "prepare", "folder", world["root"] / "src_a", out)
+    line = refused(capsys, world, None, "prepare", "folder", world["root"] / "src_a", out,
+                   "--language", "en", names="--language: (none) -> en")  # fmt: skip
+    assert "--overwrite" in line
+    refused(capsys, world, None, "prepare", "folder", world["root"] / "src_b", out,
+            names="source: ")  # fmt: skip
+    ok(capsys, "prepare", "folder", world["root"] / "src_b", out, "--overwrite")
+    assert sorted(p.name for p in out.glob("*.jsonl.gz")) == [
+        f"src_b_{kind}_all.jsonl.gz" for kind in ("cuts", "recordings", "supervisions")
+    ]  # nothing of src_a's manifests is left
+    ok(capsys, "prepare", "folder", world["root"] / "src_b", out)  # the same again: fine
+
+
+def test_shard(capsys, world, tmp_path) -> None:
+    out = tmp_path / "s"
+    ok(capsys, "shard", world["a"], out, "-r", "16000", "--samples-per-shard", "2")
+    refused(capsys, world, None, "shard", world["a"], out, "-r", "16000",
+            "--samples-per-shard", "3", names="--samples-per-shard: 2 -> 3")  # fmt: skip
+    line = refused(capsys, world, None, "shard", world["b"], out, "-r", "16000",
+                   "--samples-per-shard", "2", names="inputs: 3 manifests ")  # fmt: skip
+    assert "-> 3 manifests " in line  # a prepare folder: cuts, recordings, supervisions
+    ok(capsys, "shard", world["b"], out, "-r", "16000", "--samples-per-shard", "2", "--overwrite")
+    index = json.loads((out / "index.json").read_text())
+    assert index["totals"]["samples"] == 4
+    assert sorted(p.name for p in out.glob("shard-*.tar")) == [s["name"] for s in index["shards"]]
+
+
+def test_import_and_export(capsys, world, tmp_path) -> None:
+    out = tmp_path / "model"
+    ok(capsys, "import", FIXTURES / "meta_encodec_small.th", out)
+    ok(capsys, "import", FIXTURES / "meta_encodec_small.th", out)  # the same weights: fine
+    line = refused(capsys, world, None, "import", FIXTURES / "dac_16khz_small.pth", out,
+                   names="weights: sha256 ")  # fmt: skip
+    assert "--overwrite" in line
+    ok(capsys, "import", FIXTURES / "dac_16khz_small.pth", out, "--overwrite")
+    config = (out / "config.yaml").read_text()
+    assert "dac_16khz_small.pth" in config and "family: dac" in config
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".plan.json",
+        "config.yaml",
+        "model.safetensors",
+    ]
+
+
+def test_tokenize(capsys, world) -> None:
+    codes = world["codes"]
+    line = refused(capsys, world, None, "tokenize", world["shards"], codes, "-m", world["model_a"],
+                   "--n-q", "2", "--workers", "0", names="--n-q: 4 -> 2")  # fmt: skip
+    assert "--overwrite" in line
+    refused(capsys, world, None, "tokenize", world["shards"], codes, "-m", world["model_b"],
+            "--workers", "0", names="model: sha256 ")  # fmt: skip
+
+
+def test_tokenize_by_another_path_resumes(capsys, world, tmp_path, monkeypatch) -> None:
+    """Identity, not spelling: the same shards and model by relative paths are the same."""
+    out = tmp_path / "codes"
+    tokenize(world["model_a"], [world["shards"]], out, TokenizeSettings(workers=0))
+    before = (out / "index.json").read_text()
+    monkeypatch.chdir(world["root"])
+    ok(capsys, "tokenize", "shards", out, "-m", "model_a", "--workers", "0")
+    assert json.loads((out / "index.json").read_text())["plan"] == json.loads(before)["plan"]
+
+
+def test_decode(capsys, world, tmp_path) -> None:
+    out = tmp_path / "wav"
+    ok(capsys, "decode", world["codes"], out, "-m", world["model_a"])
+    refused(capsys, world, None, "decode", world["codes"], out, "-m", world["model_b"], "--force",
+            names="model: sha256 ")  # fmt: skip
+    some = sorted(p.stem for p in out.glob("*.wav"))[:1]
+    refused(capsys, world, None, "decode", world["codes"], out, "-m", world["model_a"],
+            "--ids", some[0], names="--ids: (none) -> ")  # fmt: skip
+    ok(capsys, "decode", world["codes"], out, "-m", world["model_a"], "--ids", some[0],
+       "--overwrite")  # fmt: skip
+    assert sorted(p.stem for p in out.glob("*.wav")) == some  # the old files are gone
+
+
+def test_decode_batched_equals_one_at_a_time(capsys, world, tmp_path) -> None:
+    import academicodec.tokenizer.decode as decode_module
+
+    batched, alone = tmp_path / "batched", tmp_path / "alone"
+    ok(capsys, "decode", world["codes"], batched, "-m", world["model_a"])
+    original = decode_module.READ_AHEAD
+    decode_module.READ_AHEAD = 1
+    try:
+        ok(capsys, "decode", world["codes"], alone, "-m", world["model_a"])
+    finally:
+        decode_module.READ_AHEAD = original
+    names = sorted(p.name for p in alone.glob("*.wav"))
+    assert names == sorted(p.name for p in batched.glob("*.wav")) and len(names) == 5
+    for name in names:
+        a, _ = sf.read(alone / name)
+        b, _ = sf.read(batched / name)
+        assert a.shape == b.shape and abs(a - b).max() <= 1 / 32768
+
+
+def test_decode_force_with_a_model_that_cannot_decode_is_one_line(capsys, world, tmp_path) -> None:
+    small = tmp_path / "small"
+    torch.manual_seed(2)
+    save_codec(build_codec("tiny_encodec_16k", **{"encodec.bandwidths": [0.5, 1.0]}), small)
+    refused(capsys, world, tmp_path / "wav", "decode", world["codes"], tmp_path / "wav",
+            "-m", small, "--force", names="--force cannot help")  # fmt: skip
+
+
+def test_eval(capsys, world, tmp_path) -> None:
+    out = tmp_path / "eval"
+    ok(capsys, "eval", world["shards"], out, "-m", world["model_a"], "--max-items", "2")
+    (out / "plots" / "stale.png").write_bytes(b"old run")
+    refused(capsys, world, None, "eval", world["shards"], out, "-m", world["model_b"],
+            "--max-items", "2", names="model: model ")  # fmt: skip
+    ok(capsys, "eval", world["shards"], out, "-m", world["model_b"], "--max-items", "2",
+       "--overwrite")  # fmt: skip
+    assert not (out / "plots" / "stale.png").exists()  # replaced entirely
+
+
+def test_text_train(capsys, world, tmp_path) -> None:
+    out = tmp_path / "text" / "spm"
+    ok(capsys, "text", "train", world["a"], out, "--vocab-size", "40")
+    refused(capsys, world, None, "text", "train", world["a"], out, "--vocab-size", "45",
+            names="--vocab-size: 40 -> 45")  # fmt: skip
+    ok(capsys, "text", "train", world["a"], out, "--vocab-size", "45", "--overwrite")
+    ok(capsys, "text", "train", world["a"], out, "--vocab-size", "45")
+
+
+def test_train_overwrite_starts_over(world, tmp_path) -> None:
+    from academicodec.training import RunOptions, train
+    from academicodec.training.checkpoint import load_state_file
+
+    options = dict(out=tmp_path / "run", data=world["shards"], workers=0, val_every=0,
+                   device="cpu")  # fmt: skip
+    train("tiny_hificodec_16k", RunOptions(max_steps=2, **options), TINY)
+    (tmp_path / "run" / "train.log").write_text("old run\n")
+    state = train("tiny_hificodec_16k", RunOptions(max_steps=1, overwrite=True, **options), TINY)
+    assert state.step == 1
+    assert load_state_file(tmp_path / "run" / "checkpoints" / "last.pt").step == 1
+    assert "old run" not in (tmp_path / "run" / "train.log").read_text()
+
+
+# --- hints that work when followed -------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["shard", "tokenize"])
+def test_the_slurm_give_up_advice_works(world, tmp_path, command) -> None:
+    out = tmp_path / "out"
+    args = (
+        ["shard", str(world["a"]), str(out), "-r", "16000", "--samples-per-shard", "2"]
+        if command == "shard"
+        else ["tokenize", str(world["shards"]), str(out), "-m", str(world["model_a"]),
+              "--items-per-shard", "2", "--workers", "0"]
+    )  # fmt: skip
+    env = {"SLURM_NTASKS": "2", "SLURM_PROCID": "0", "ACADEMICODEC_WAIT_SECONDS": "2"}
+    stray = run_cli(*args, env=env)
+    assert stray.returncode == 2
+    advice = _messages(stray.stderr)[-1]
+    alone = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    extra = ["--overwrite"] if "--overwrite" in advice else []
+    assert bool(extra) == (command == "tokenize"), advice
+    followed = run_cli(*args, *extra, env=alone)
+    assert followed.returncode == 0, followed.stderr
+
+
+# --- empty or impossible work ------------------------------------------------------------
+
+
+def test_shard_of_a_moved_corpus_is_an_error(capsys, world, tmp_path) -> None:
+    import shutil
+
+    src = tmp_path / "corpus"
+    make_folder(src, 3, durations=(0.4, 0.6))
+    prepare("folder", src, tmp_path / "m")
+    shutil.move(src, tmp_path / "moved")
+    out = tmp_path / "shards"
+    refused(capsys, world, out, "shard", tmp_path / "m", out, "-r", "16000",
+            names="none of the 3 items could be read")  # fmt: skip
+
+
+def test_every_stage_on_an_empty_shard_set_is_one_line(capsys, world, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    index = json.loads((world["shards"] / "index.json").read_text())
+    index.update(shards=[], skipped=[])
+    (empty / "index.json").write_text(json.dumps(index))
+    refused(capsys, world, tmp_path / "c", "tokenize", empty, tmp_path / "c", "-m",
+            world["model_a"], names="no audio items")  # fmt: skip
+    refused(capsys, world, tmp_path / "e", "eval", empty, tmp_path / "e", "-m",
+            world["model_a"], names="no audio items")  # fmt: skip
+    refused(capsys, world, tmp_path / "r", "train", "--preset", "tiny_hificodec_16k", "--data",
+            empty, "--out", tmp_path / "r", "--workers", "0", names="holds no samples")  # fmt: skip
+
+
+# --- ids -----------------------------------------------------------------------------------
+
+
+def test_two_folders_of_the_same_layout_never_collide(capsys, world, tmp_path) -> None:
+    for name in ("one", "two"):
+        make_folder(tmp_path / name / "wavs", 3, durations=(0.4, 0.6))  # the same layout
+    ok(capsys, "prepare", "folder", tmp_path / "one" / "wavs", tmp_path / "m1", "--name", "one")
+    ok(capsys, "prepare", "folder", tmp_path / "two" / "wavs", tmp_path / "m2", "--name", "two")
+    ok(capsys, "shard", tmp_path / "m1", tmp_path / "m2", tmp_path / "s", "-r", "16000")
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    assert index["totals"]["samples"] == 6 and not index["skipped"]
+    cuts = CutSet.from_file(tmp_path / "m2" / "two_cuts_all.jsonl.gz")
+    assert all(c.id.startswith("two-") and c.custom["corpus"] == "two" for c in cuts)
+    refused(capsys, world, None, "prepare", "folder", tmp_path / "one" / "wavs", tmp_path / "m3",
+            "--name", "a b", names="--name 'a b'")  # fmt: skip
+
+
+def test_ids_keep_letters_of_every_script(capsys, tmp_path) -> None:
+    from tests.helpers import write_audio
+
+    for name in ("日本/音声 一.wav", "café.wav", "Ärger.flac"):
+        write_audio(tmp_path / "src" / name, 0.4, 16000)
+    prepare("folder", tmp_path / "src", tmp_path / "m")
+    ids = sorted(c.id for c in CutSet.from_file(tmp_path / "m" / "src_cuts_all.jsonl.gz"))
+    assert ids == sorted(["src-日本-音声_一", "src-café", "src-Ärger"])
+
+
+# --- eval on training data, Ctrl-C ---------------------------------------------------------
+
+
+def test_eval_warns_on_the_models_training_data(capsys, world, tmp_path) -> None:
+    from academicodec.training import RunOptions, export_run, train
+
+    options = RunOptions(out=tmp_path / "run", data=world["shards"], max_steps=1, workers=0,
+                         val_every=0, device="cpu")  # fmt: skip
+    train("tiny_hificodec_16k", options, TINY)
+    model = export_run(tmp_path / "run", tmp_path / "model")
+    assert "step: 1" in (model / "config.yaml").read_text()
+    out = ok(capsys, "eval", world["a"], tmp_path / "e1", "-m", model, "--max-items", "1")
+    assert "overlap(s) the model's training data" in out
+    summary = json.loads((tmp_path / "e1" / "summary.json").read_text())
+    assert (
+        summary["training_data_overlap"]
+        and "Warning" in (tmp_path / "e1" / "report.md").read_text()
+    )
+    out = ok(capsys, "eval", world["b"], tmp_path / "e2", "-m", model, "--max-items", "1")
+    assert "training data" not in out
+    assert (
+        json.loads((tmp_path / "e2" / "summary.json").read_text())["training_data_overlap"] is None
+    )
+
+
+def test_ctrl_c_in_training_checkpoints_the_step_it_finished(world, tmp_path, monkeypatch) -> None:
+    from academicodec.errors import Interrupted
+    from academicodec.training import RunOptions, train
+    from academicodec.training.checkpoint import load_state_file
+    from academicodec.training.trainer import Trainer
+
+    real = Trainer.train_step
+
+    def step_then_ctrl_c(self, batch):  # type: ignore[no-untyped-def]
+        metrics = real(self, batch)
+        if self.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as the terminal sends it, mid-run
+        return metrics
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_ctrl_c)
+    options = RunOptions(out=tmp_path / "run", data=world["shards"], max_steps=50, workers=0,
+                         val_every=0, ckpt_every=0, device="cpu")  # fmt: skip
+    with pytest.raises(Interrupted, match="checkpoint of step 2"):
+        train("tiny_hificodec_16k", options, TINY)
+    assert load_state_file(tmp_path / "run" / "checkpoints" / "last.pt").step == 2
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [("eval", "keeps nothing"), ("tokenize", "finished code shards are kept")],
+)
+def test_ctrl_c_says_what_each_stage_keeps(capsys, world, tmp_path, monkeypatch, command, says):
+    import academicodec.evaluation as evaluation
+    import academicodec.tokenizer.run as tokenizer_run
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "evaluate", interrupted)
+    monkeypatch.setattr(tokenizer_run, "tokenize", interrupted)
+    code, _, err = run(capsys, command, world["shards"], tmp_path / "o", "-m", world["model_a"])
+    assert code == 130 and says in err
