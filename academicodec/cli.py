@@ -626,8 +626,9 @@ def import_command(
     source: Annotated[
         Path,
         typer.Argument(
-            help="A released checkpoint (Meta EnCodec .th, DAC weights*.pth, AcademiCodec) "
-            "or a Hugging Face folder (config.json + model.safetensors)."
+            help="A released checkpoint (Meta EnCodec .th, DAC weights*.pth, AcademiCodec), "
+            "a Hugging Face folder (config.json + model.safetensors or pytorch_model.bin), "
+            "or a Hugging Face repo id in the local cache (facebook/encodec_24khz)."
         ),
     ],
     out_dir: Annotated[Path, typer.Argument(help="Where model.safetensors + config.yaml go.")],
@@ -652,10 +653,11 @@ def import_command(
     """Convert a released codec into our export, usable as --model everywhere (strict key
     mapping, weights-only loading; docs/models.md lists the sources)."""
     from academicodec.models import save_codec
+    from academicodec.models.hub import resolve_source
     from academicodec.models.pretrained import import_codec
 
     model = import_codec(source, family, config, preset, parse_overrides(overrides))
-    origin = {"source": str(Path(source).expanduser().resolve()), "imported": True}
+    origin = {"source": str(source), "path": str(resolve_source(source).resolve())}
     out = save_codec(model, out_dir, origin, overwrite)
     rates = [model.bitrate_kbps(n) for n in model.supported_n_q()]
     console.print(

@@ -27,6 +27,7 @@ from academicodec.evaluation.summary import (
 )
 from academicodec.identity import identity, inputs_identity
 from academicodec.models import CodecModel, load_codec
+from academicodec.models.hub import resolve_source
 from academicodec.models.precision import check_precision, numerics
 from academicodec.outputs import claim_folder, own_plan, record_plan
 from academicodec.pipelines.items import ShardItem
@@ -62,7 +63,7 @@ def evaluate(
     index.json (``verify``: their sha256 too)."""
     check_precision(precision)
     folder = claim_folder(out, "eval", list(inputs))
-    model_file = storage.local_copy(model_path)
+    model_file = resolve_source(storage.local_copy(model_path))
     described = {
         "inputs": inputs_identity(list(inputs)),
         "model": identity(model_file),

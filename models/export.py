@@ -93,7 +93,9 @@ def load_codec(path: str | Path, **overrides: Any) -> CodecModel:
     """A ready ``CodecModel`` in eval mode from an export folder (or its safetensors file),
     or straight from a released checkpoint or Hugging Face folder (``models/pretrained.py``).
     ``overrides`` set config keys (``compat``, or nested with ``__``)."""
-    path = Path(path)
+    from academicodec.models.hub import resolve_source
+
+    path = resolve_source(path)
     dotted = dotted_keys(overrides)
     if (path.is_dir() and (path / CONFIG_NAME).is_file()) or (
         path.is_file() and path.suffix == ".safetensors"

@@ -32,6 +32,7 @@ from torch import Tensor
 from academicodec.errors import UserError
 from academicodec.models.codec import CodecModel, build_codec
 from academicodec.models.config import CodecConfig, load_codec_config
+from academicodec.models.hub import resolve_source
 from academicodec.models.original import (
     HIFI_PARTS,
     import_academicodec,
@@ -41,7 +42,7 @@ from academicodec.models.original import (
 )
 
 SOURCE_FAMILIES = ("hificodec", "encodec", "dac")
-HF_CONFIG, HF_WEIGHTS = "config.json", "model.safetensors"
+HF_CONFIG, HF_WEIGHTS, HF_BIN = "config.json", "model.safetensors", "pytorch_model.bin"
 # What an error in the settings a source implies is attributed to (not "--set").
 SETTINGS = "the source's settings (and --set)"
 META_ENCODEC_BANDWIDTHS_Q = (2, 4, 8, 16, 32)  # codebooks at 1.5/3/6/12/24 kbps (24 kHz)
@@ -54,8 +55,9 @@ def import_codec(
     preset: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> CodecModel:
-    """Our model, in eval mode, for a released checkpoint file or Hugging Face folder."""
-    path = Path(source)
+    """Our model, in eval mode, for a released checkpoint file, a Hugging Face folder, or
+    the repo id of one in the local Hugging Face cache (``models.hub``)."""
+    path = resolve_source(source)
     if family is not None and family not in SOURCE_FAMILIES:
         raise UserError(f"--family must be one of {list(SOURCE_FAMILIES)}, not {family!r}")
     overrides = overrides or {}
@@ -228,18 +230,17 @@ def _import_hf_folder(
 
     if (folder / CONFIG_NAME).is_file():
         raise UserError(f"{folder} is already an academicodec export; use it as --model directly")
-    config_path, weights_path = folder / HF_CONFIG, folder / HF_WEIGHTS
-    for needed in (config_path, weights_path):
-        if not needed.is_file():
-            raise UserError(
-                f"{folder} is not a Hugging Face model folder: {needed.name} is missing"
-            )
+    config_path = folder / HF_CONFIG
+    weights_path = next((folder / n for n in (HF_WEIGHTS, HF_BIN) if (folder / n).is_file()), None)
+    if not config_path.is_file() or weights_path is None:
+        missing = HF_CONFIG if not config_path.is_file() else f"{HF_WEIGHTS} (or {HF_BIN})"
+        raise UserError(f"{folder} is not a Hugging Face model folder: {missing} is missing")
     try:
         hf = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"{config_path} is not readable JSON: {exc}") from exc
     kind = hf.get("model_type")
-    weights = _load_safetensors(weights_path)
+    weights = _hf_weights(weights_path)
     source = {"source": f"hf-{kind} {folder.name}"}
     if kind == "encodec":
         config = _hf_encodec_config(config_path, hf, preset, {**source, **overrides})
@@ -266,6 +267,18 @@ def _import_hf_folder(
             f"{config_path}: model_type {kind!r} is not supported (encodec and dac are)"
         )
     return _finish(config, mapped, weights_path)
+
+
+def _hf_weights(path: Path) -> dict[str, Tensor]:
+    """A folder's weights: ``model.safetensors``, or ``pytorch_model.bin`` read weights-only
+    (older uploads have only the latter)."""
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    state = load_original_state(path)
+    tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)}
+    if len(tensors) != len(state):
+        raise UserError(f"{path} is not a plain state dict of tensors")
+    return tensors
 
 
 def _load_safetensors(path: Path) -> dict[str, Tensor]:

@@ -12,6 +12,7 @@ import torch
 from academicodec.errors import UserError
 from academicodec.identity import SHORT, identity
 from academicodec.models import CodecModel, load_codec
+from academicodec.models.hub import resolve_source
 from academicodec.outputs import claim_output, own_plan
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.storage import Folder
@@ -50,6 +51,7 @@ def decode_codes(
         raise UserError(f"{folder} holds no tokenize output (index.json is missing)")
     index = CodesIndex.read(folder / INDEX_NAME)
     out = claim_output(out_dir, "decode", [folder])
+    model_path = resolve_source(model_path)
     model = load_codec(model_path).to(device)
     model_sha = checkpoint_sha256(model_path)
     _check_model(folder, index, model_path, model_sha, model.config.name, force)

@@ -29,6 +29,7 @@ from academicodec.identity import SHORT, identity, inputs_identity
 from academicodec.jobs import Job, fingerprint
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
+from academicodec.models.hub import resolve_source
 from academicodec.models.precision import check_precision, numerics
 from academicodec.models.scheduling import GroupRunner
 from academicodec.outputs import claim_folder, own_plan
@@ -132,7 +133,8 @@ def tokenize(
     unless ``overwrite``, which then removes every file the new index does not list (so
     no reader can meet the old model's codes beside the new ones)."""
     out_dir = claim_folder(out, "tokenize", list(inputs))
-    model_file = storage.local_copy(model_path)  # a model at a URL is downloaded once
+    # A model at a URL is downloaded once; a Hugging Face repo id is read from the cache.
+    model_file = resolve_source(storage.local_copy(model_path))
     model = load_codec(model_file).to(device)
     # The plan records the codebooks a bandwidth gives, not the bandwidth.
     n_q = model.resolve_n_q(settings.n_q, settings.bandwidth)
@@ -487,9 +489,13 @@ def _fingerprint(
 
 
 def checkpoint_sha256(model: str | Path) -> str:
-    """sha256 of a model's weights file (an export's or HF folder's model.safetensors)."""
-    path = Path(model)
-    return sha256_file(path / WEIGHTS_NAME if path.is_dir() else path)
+    """sha256 of a model's weights file (an export's or HF folder's model.safetensors, or
+    an HF folder's pytorch_model.bin)."""
+    path = resolve_source(model)
+    if path.is_dir():
+        names = (WEIGHTS_NAME, "pytorch_model.bin")
+        path = next((path / n for n in names if (path / n).is_file()), path / WEIGHTS_NAME)
+    return sha256_file(path)
 
 
 def _unit_name(number: int) -> str:

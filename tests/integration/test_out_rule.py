@@ -343,3 +343,61 @@ def test_ctrl_c_says_what_each_stage_keeps(capsys, world, tmp_path, monkeypatch,
     monkeypatch.setattr(tokenizer_run, "tokenize", interrupted)
     code, _, err = run(capsys, command, world["shards"], tmp_path / "o", "-m", world["model_a"])
     assert code == 130 and says in err
+
+
+# --- offline pretrained weights ------------------------------------------------------------
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_import_a_hf_folder_with_pytorch_model_bin(capsys, world, tmp_path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "hf_bin"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "hf_encodec_small" / "config.json", folder)
+    state = load_file(str(FIXTURES / "hf_encodec_small" / "model.safetensors"))
+    torch.save(state, folder / "pytorch_model.bin")
+    ok(capsys, "import", folder, tmp_path / "from_bin")
+    ok(capsys, "import", FIXTURES / "hf_encodec_small", tmp_path / "from_safetensors")
+    a, b = _weights(tmp_path / "from_bin"), _weights(tmp_path / "from_safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_import_a_repo_id_from_the_local_hf_cache(capsys, world, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    out = tmp_path / "model"
+    line = refused(capsys, world, out, "import", "facebook/encodec_24khz", out,
+                   names="huggingface-cli download facebook/encodec_24khz")  # fmt: skip
+    assert str(cache) in line
+    repo = cache / "models--facebook--encodec_24khz"
+    shutil.copytree(FIXTURES / "hf_encodec_small", repo / "snapshots" / "0123abc")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    ok(capsys, "import", "facebook/encodec_24khz", out)
+    ok(capsys, "import", FIXTURES / "hf_encodec_small", tmp_path / "direct")
+    a, b = _weights(out), _weights(tmp_path / "direct")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "source: facebook/encodec_24khz" in (out / "config.yaml").read_text()
+
+
+def test_our_own_run_or_checkpoint_as_a_model_says_export_first(capsys, world, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    state = {"step": 3, "generator": {}, "discriminator": {}, "optimizer_g": {}}
+    torch.save(state, run_dir / "checkpoints" / "last.pt")
+    for given in (run_dir, run_dir / "checkpoints" / "last.pt"):
+        line = refused(capsys, world, tmp_path / "m", "import", given, tmp_path / "m",
+                       names=f"academicodec export {run_dir} OUT")  # fmt: skip
+        assert line.count("\n") == 0
+    refused(capsys, world, tmp_path / "c", "tokenize", world["shards"], tmp_path / "c", "-m",
+            run_dir, names="academicodec export")  # fmt: skip
