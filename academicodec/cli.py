@@ -736,12 +736,21 @@ def demo(
         out, use_espeak=espeak, train_steps=train_steps, progress=tqdm_progress, log=console.print
     )
     table = Table(title="academicodec demo")
-    table.add_column("stage")
-    table.add_column("result", justify="right")
-    table.add_column("output", overflow="fold")
-    for stage, summary, location in result.rows:
-        table.add_row(stage, summary, str(location))
+    table.add_column("stage", no_wrap=True)
+    table.add_column("result")
+    for stage, summary, _ in result.rows:
+        table.add_row(stage, summary)
     console.print(table)
+    # Paths in full, one a line, never folded inside a name: they are what to type next.
+    console.print("outputs:")
+    for stage, _, location in result.rows:
+        console.print(f"  {stage}: {location}", soft_wrap=True, highlight=False)
+    console.print(
+        f"The corpus is {result.voice}. The figures in README.md were measured with "
+        "espeak-ng speech; synthetic voiced signals (no espeak-ng installed, or --no-espeak) "
+        "give other numbers.",
+        soft_wrap=True,
+    )
 
 
 def _cell(value: object, thousands: bool) -> str:

@@ -3,7 +3,9 @@
 Like the CLI, this module orchestrates the stages, so it may import every sub-package. It
 builds two corpus layouts (LibriTTS and a plain folder at mixed rates; espeak-ng speech when
 installed, synthetic voiced signals otherwise) and runs each stage that exists on them:
-prepare, shard, train a tiny HiFi-Codec, export, tokenize (all three formats), decode, eval.
+prepare, shard (the training splits), train a tiny HiFi-Codec, export, tokenize (all three
+formats), decode, eval (on the held-out test-clean split). The corpus records how it was
+made, so a re-run reports the voice it really has.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class DemoResult:
     """One row per stage: (stage, short result, where its output is)."""
 
     rows: list[tuple[str, str, Path]] = field(default_factory=list)
+    voice: str = ""  # what the corpus is: espeak-ng speech or synthetic voiced signals
 
 
 def run_demo(
@@ -43,12 +46,17 @@ def run_demo(
     result = DemoResult()
     source = SpeechSource(use_espeak=use_espeak)
     corpus = out / "corpus"
-    voice = "espeak-ng speech" if source.use_espeak else "synthetic voiced signals"
-    if not (corpus / ".complete").is_file():
+    made = corpus / ".complete"  # records the voice it was made with, for re-runs
+    if not made.is_file():
+        voice = "espeak-ng speech" if source.use_espeak else "synthetic voiced signals"
         log(f"[1/7] generating the demo corpus ({voice}) in {corpus}")
         make_libritts(corpus / "LibriTTS", {"dev-clean": 16, "test-clean": 8}, source=source)
         make_folder(corpus / "folder", 12, source=source, seed=1)
-        (corpus / ".complete").write_text("ok\n")
+        made.write_text(voice + "\n")
+    voice = made.read_text().strip()
+    if voice == "ok":  # a corpus of an earlier demo, which did not record its voice
+        voice = "made by an earlier demo (voice not recorded)"
+    result.voice = voice
     result.rows.append(("corpus", voice, corpus))
 
     log("[2/7] prepare: scanning both layouts into Lhotse manifests")
@@ -65,9 +73,16 @@ def run_demo(
         )
         manifests.append(report.path.parent)
 
-    log(f"[3/7] shard: resampling to {DEMO_SAMPLE_RATE} Hz into webdataset shards")
+    # Training data: every split but test-clean, which stays held out for eval.
+    held_out = [out / "manifests" / "libritts" / "libritts_cuts_test-clean.jsonl.gz"]
+    training = [
+        *sorted((out / "manifests" / "libritts").glob("libritts_cuts_*.jsonl.gz")),
+        *sorted((out / "manifests" / "folder").glob("*_cuts_*.jsonl.gz")),
+    ]
+    training = [path for path in training if path not in held_out]
+    log(f"[3/7] shard: the training splits, resampled to {DEMO_SAMPLE_RATE} Hz")
     settings = ShardSettings(sample_rate=DEMO_SAMPLE_RATE, samples_per_shard=16)
-    index = write_shards(manifests, out / "shards", settings, jobs=2, progress=progress)
+    index = write_shards(training, out / "shards", settings, jobs=2, progress=progress)
     assert index is not None  # one process: rank 0
     result.rows.append(
         (
@@ -94,6 +109,7 @@ def run_demo(
     state = train("tiny_hificodec_16k", options, overrides)
     model_dir = export_run(run, out / "model")
     result.rows.append(("train", f"{state.step} steps", run / "checkpoints"))
+    result.rows.append(("export", "tiny_hificodec_16k: use as --model", model_dir))
     log("[5/7] tokenize: the shards -> codes (webdataset, Lhotse Shar, parquet)")
     settings = TokenizeSettings(formats=("webdataset", "shar", "parquet"), items_per_shard=16)
     index = tokenize(model_dir, [out / "shards"], out / "codes", settings, progress=progress)
@@ -109,8 +125,8 @@ def run_demo(
     written = decode_codes(out / "codes", out / "decoded", model_dir, progress=progress)
     result.rows.append(("decode", f"{len(written)} wav files", out / "decoded"))
 
-    log("[7/7] eval: PESQ, STOI, SI-SDR of the tiny model on the corpus")
-    summary = evaluate(model_dir, [out / "shards"], out / "eval", progress=progress)
+    log("[7/7] eval: PESQ, STOI, SI-SDR of the tiny model on held-out test-clean")
+    summary = evaluate(model_dir, held_out, out / "eval", progress=progress)
     level = next(iter(summary.levels.values()))
     result.rows.append(
         (

@@ -9,10 +9,12 @@ made here and passed in, and every collective is issued here, not inside ``forwa
 
 from __future__ import annotations
 
+import inspect
 import math
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -128,8 +130,8 @@ class Trainer:
         if distrib.is_distributed():
             ids = [device.index] if device.type == "cuda" else None
             # Codebooks are synchronised by the upkeep, not by DDP's buffer broadcast.
-            self.generator = DistributedDataParallel(self.model, ids, broadcast_buffers=False)
-            self.disc = DistributedDataParallel(self.discriminators, ids, broadcast_buffers=False)
+            self.generator = DistributedDataParallel(self.model, ids, **_no_buffer_sync())
+            self.disc = DistributedDataParallel(self.discriminators, ids, **_no_buffer_sync())
         # The discriminators as the generator's losses call them (no DDP: no gradients there).
         self.disc_for_generator: nn.Module = self.discriminators
         if options.compile:
@@ -360,10 +362,18 @@ class Trainer:
                     break
             else:
                 self.epoch, self.batches_in_epoch = self.epoch + 1, 0
-                self.sched_g.step()
-                self.sched_d.step()
+                self._epoch_schedules()
         self.save()
         return self.state_dict()
+
+    def _epoch_schedules(self) -> None:
+        """Both learning rates decay by epoch, whether or not an optimizer has stepped in
+        this process yet (the discriminator waits for ``disc_start_step``; a resumed run
+        starts anew): torch's "scheduler before optimizer" warning is noise here."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            self.sched_g.step()
+            self.sched_d.step()
 
     def _batches(self) -> Iterator[tuple[dict[str, torch.Tensor], float]]:
         """This epoch's batches from the current position, with the time spent waiting."""
@@ -391,6 +401,16 @@ def _frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for p, flag in zip(module.parameters(), flags, strict=True):
             p.requires_grad_(flag)
+
+
+def _no_buffer_sync() -> dict[str, bool]:
+    """DDP must not overwrite buffers each forward: codebook statistics are all-reduced by
+    the quantizers themselves. Newer torch spells it ``forward_sync_buffers=False`` (and
+    warns about ``broadcast_buffers``); the init sync it keeps is harmless, every rank
+    builds the same buffers from the same seed."""
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 def _clip(module: nn.Module, limit: float | None) -> None:

@@ -82,6 +82,7 @@ def test_demo(tmp_path: Path) -> None:
         "prepare folder",
         "shard",
         "train",
+        "export",
         "tokenize",
         "decode",
         "codebooks",
@@ -89,18 +90,30 @@ def test_demo(tmp_path: Path) -> None:
     for stage in stages:
         assert stage in result.stdout
     assert "used " in result.stdout and "perplexity " in result.stdout  # per-codebook use
+    # Every output path printed whole on one line (the export is what --model needs next).
+    lines = result.stdout.splitlines()
+    assert f"  export: {tmp_path / 'demo' / 'model'}" in lines
+    assert "The corpus is synthetic voiced signals." in result.stdout
+    # Trained on the training splits (16 dev-clean + 12 folder clips) only ...
     index = json.loads((tmp_path / "demo" / "shards" / "index.json").read_text())
-    assert index["totals"]["samples"] == 36
+    assert index["totals"]["samples"] == 28
     assert (tmp_path / "demo" / "manifests" / "folder" / "prepare_report.json").is_file()
     codes = json.loads((tmp_path / "demo" / "codes" / "index.json").read_text())
-    assert codes["totals"]["items"] == 36 and set(codes["formats"]) == {
+    assert codes["totals"]["items"] == 28 and set(codes["formats"]) == {
         "webdataset",
         "shar",
         "parquet",
     }
     # named by item id; a folder corpus id's "/" is a sub-folder
-    assert len(list((tmp_path / "demo" / "decoded").rglob("*.wav"))) == 36
+    assert len(list((tmp_path / "demo" / "decoded").rglob("*.wav"))) == 28
     assert (tmp_path / "demo" / "run" / "checkpoints" / "last.pt").is_file()
     assert (tmp_path / "demo" / "model" / "model.safetensors").is_file()
     assert "eval" in result.stdout and "PESQ-WB" in result.stdout
     assert (tmp_path / "demo" / "eval" / "report.md").is_file()
+    # ... and evaluated on held-out test-clean: no overlap with its training data.
+    summary = json.loads((tmp_path / "demo" / "eval" / "summary.json").read_text())
+    assert summary["items"] == 8 and summary["training_data_overlap"] is None
+    # A re-run (espeak-ng asked for this time) reports the corpus it really has.
+    again = run_cli("demo", str(tmp_path / "demo"), "--train-steps", "20")
+    assert again.returncode == 0, again.stderr
+    assert "The corpus is synthetic voiced signals." in again.stdout
