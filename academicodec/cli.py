@@ -302,17 +302,17 @@ def presets(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="codec presets")
-    headers = {
-        "name": "preset", "family": "family", "sample_rate": "Hz", "hop_length": "hop",
-        "frame_rate": "frames/s", "num_codebooks": "K", "codebook_size": "codes",
-        "bitrate_kbps": "kbps", "parameters": "params",
-    }  # fmt: skip
-    for key, header in headers.items():
-        left = key in ("name", "family")
-        table.add_column(header, justify="left" if left else "right", no_wrap=True)
+    # Fits 80 columns: no borders, the codebooks as K x size, parameters in millions
+    # (the family is in the name; --json has every field).
+    table = Table(title="codec presets", box=None, pad_edge=False)
+    for header in ("preset", "Hz", "hop", "frames/s", "codes", "kbps", "params"):
+        table.add_column(header, justify="left" if header == "preset" else "right", no_wrap=True)
     for row in rows:
-        table.add_row(*(_cell(row[key], key == "parameters") for key in headers))
+        table.add_row(
+            row["name"], str(row["sample_rate"]), str(row["hop_length"]),
+            f"{row['frame_rate']:g}", f"{row['num_codebooks']}x{row['codebook_size']}",
+            f"{row['bitrate_kbps']:g}", f"{row['parameters'] / 1e6:.1f}M",
+        )  # fmt: skip
     console.print(table)
 
 
@@ -684,6 +684,7 @@ def info(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
+    shapes = summary.pop("item_shapes", None)
     for key, value in summary.items():
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             console.print(f"{key}:", soft_wrap=True)
@@ -692,6 +693,10 @@ def info(
                 console.print(f"  {name}: {cells}", soft_wrap=True)
         elif value not in (None, [], {}):
             console.print(f"{key}: {_short(value)}", soft_wrap=True)
+    if shapes is not None:  # one line per item: id, then frames x codebooks
+        console.print("items:")
+        for item_id, shape in shapes.items():
+            console.print(f"  {item_id}: {' x '.join(map(str, shape))}", soft_wrap=True)
 
 
 def _short(value: object) -> str:
@@ -751,12 +756,6 @@ def demo(
         "give other numbers.",
         soft_wrap=True,
     )
-
-
-def _cell(value: object, thousands: bool) -> str:
-    if thousands:
-        return f"{value:,}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # What Ctrl-C leaves behind, stage by stage (train says it itself: the step it saved).

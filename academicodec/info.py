@@ -19,11 +19,15 @@ from academicodec.outputs import detect_stage
 def describe(path: str | Path, items: bool = False) -> dict[str, Any]:
     """A summary of ``path``; ``items`` adds per-item code shapes for a token folder."""
     target = Path(path).expanduser()
+    if not target.exists() and target.with_name(target.name + ".model").is_file():
+        target = target.with_name(target.name + ".model")  # a text model by its prefix
     if not target.exists():
         raise UserError(f"{target} does not exist")
     found = detect_stage(target)
     kind = found[0] if found else None
-    if kind is None and (target.is_file() or (target / "config.json").is_file()):
+    if kind is None and target.is_file():
+        kind = _file_kind(target)
+    if kind is None and (target / "config.json").is_file():
         kind = "export"
     describers = {
         "prepare": _manifests,
@@ -32,13 +36,28 @@ def describe(path: str | Path, items: bool = False) -> dict[str, Any]:
         "export": _model,
         "eval": _evaluation,
         "train": _run,
+        "checkpoint": _checkpoint,
+        "decode": _decoded,
+        "text model": _text_model,
     }
     if kind not in describers:
         raise UserError(
-            f"{target} holds no output of ours (manifests, shards, codes, an export, an "
-            "evaluation or a training run) and is not a codec checkpoint"
+            f"{target} holds no output of ours (manifests, shards, codes, an export, a run "
+            "or checkpoint, decoded audio, an evaluation, a text model) and is not a codec "
+            "checkpoint"
         )
     return {"path": str(target), "kind": kind, **describers[kind](target)}
+
+
+def _file_kind(path: Path) -> str:
+    if path.suffix == ".model":
+        return "text model"
+    if path.suffix == ".pt":
+        from academicodec.models.hub import _is_training_checkpoint
+
+        if _is_training_checkpoint(path):
+            return "checkpoint"
+    return "export"  # a released checkpoint: described as the export it imports to
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -108,15 +127,66 @@ def _codes(folder: Path, items: bool) -> dict[str, Any]:
 
 def _model(path: Path) -> dict[str, Any]:
     from academicodec.models import load_codec
-    from academicodec.models.export import model_summary
+    from academicodec.models.export import export_origin, model_summary
 
     model = load_codec(path)
+    origin = export_origin(path)
+    data = origin.get("data") if isinstance(origin.get("data"), dict) else {}
     return {
         "preset": model.config.name,
         "family": model.config.family,
-        "source": model.config.source or None,
+        "source": model.config.source or origin.get("source"),
+        "run": origin.get("run"),
+        "step": origin.get("step"),
+        "trained_on": data.get("shards"),
         "parameters": model.generator_parameters(),
         **model_summary(model),
+    }
+
+
+def _checkpoint(path: Path) -> dict[str, Any]:
+    from academicodec.training.checkpoint import load_state_file
+
+    state = load_state_file(path)
+    return {
+        "preset": state.config.get("name"),
+        "step": state.step,
+        "epoch": state.epoch,
+        "data": state.options.get("data"),
+        "precision": state.options.get("precision"),
+        "export_with": f"academicodec export {path} OUT",
+    }
+
+
+def _decoded(folder: Path) -> dict[str, Any]:
+    import soundfile as sf
+
+    files = sorted(folder.rglob("*.wav"))
+    rates = sorted({sf.info(str(p)).samplerate for p in files})
+    seconds = sum(sf.info(str(p)).duration for p in files)
+    plan = _json(folder / ".plan.json").get("described", {})
+    return {
+        "files": len(files),
+        "sample_rates": rates,
+        "hours": round(seconds / 3600, 4),
+        "codes": plan.get("codes"),
+        "model": plan.get("model"),
+    }
+
+
+def _text_model(path: Path) -> dict[str, Any]:
+    import sentencepiece as spm
+
+    try:
+        processor = spm.SentencePieceProcessor(model_file=str(path))
+    except (RuntimeError, OSError) as exc:
+        raise UserError(f"{path} is not a sentencepiece model") from exc
+    plan_file = path.parent / f".{path.stem}.plan.json"
+    plan = _json(plan_file).get("described", {}) if plan_file.is_file() else {}
+    return {
+        "vocab_size": processor.get_piece_size(),
+        "model_type": plan.get("--model-type"),
+        "trained_on": plan.get("inputs"),
     }
 
 
@@ -132,10 +202,32 @@ def _evaluation(folder: Path) -> dict[str, Any]:
 
 
 def _run(folder: Path) -> dict[str, Any]:
+    """A run: what it trains (preset, data), how far it is, and its last logged numbers."""
+    from academicodec.training.checkpoint import load_state_file
+
     steps = sorted(int(p.stem.split("_")[1]) for p in (folder / "checkpoints").glob("step_*.pt"))
     last = folder / "checkpoints" / "last.pt"
-    return {
+    summary: dict[str, Any] = {
         "checkpoints": len(steps) + int(last.is_file()),
         "latest_step": steps[-1] if steps else None,
-        "has_last": last.is_file(),
     }
+    if last.is_file():
+        state = load_state_file(last)
+        summary.update(
+            preset=state.config.get("name"), step=state.step, data=state.options.get("data"),
+            precision=state.options.get("precision"),
+        )  # fmt: skip
+    log = folder / "train.log"
+    if log.is_file():
+        lines = log.read_text(encoding="utf-8").splitlines()
+        summary["last_train"] = _last(lines, "step ")
+        summary["last_validation"] = _last(lines, "validation step ")
+    summary["export_with"] = f"academicodec export {folder} OUT"
+    return summary
+
+
+def _last(lines: list[str], start: str) -> str | None:
+    """The newest log line whose text (after the date and time) starts with ``start``."""
+    texts = [line.split(" ", 2)[-1] for line in lines]
+    found = [text for text in texts if text.startswith(start)]
+    return found[-1] if found else None

@@ -401,3 +401,34 @@ def test_our_own_run_or_checkpoint_as_a_model_says_export_first(capsys, world, t
         assert line.count("\n") == 0
     refused(capsys, world, tmp_path / "c", "tokenize", world["shards"], tmp_path / "c", "-m",
             run_dir, names="academicodec export")  # fmt: skip
+
+
+# --- info reads every output of ours --------------------------------------------------------
+
+
+def test_info_reads_every_output_of_ours(capsys, world, tmp_path) -> None:
+    from academicodec.training import RunOptions, export_run, train
+
+    run_dir = tmp_path / "run"
+    options = RunOptions(out=run_dir, data=world["shards"], max_steps=2, workers=0,
+                         val_every=2, val_items=1, device="cpu")  # fmt: skip
+    train("tiny_hificodec_16k", options, TINY)
+    model = export_run(run_dir, tmp_path / "model")
+    ok(capsys, "decode", world["codes"], tmp_path / "wav", "-m", world["model_a"])
+    ok(capsys, "text", "train", world["a"], tmp_path / "spm", "--vocab-size", "40")
+    expectations = {
+        run_dir: ["kind: train", "preset: tiny_hificodec_16k", "data: shards ",
+                  "last_train: step 2 ", "last_validation: validation step 2 "],
+        run_dir / "checkpoints" / "last.pt": ["kind: checkpoint", "step: 2",
+                                             f"export_with: academicodec export {run_dir}"],
+        model: ["kind: export", f"run: {run_dir}", "step: 2", "trained_on: shards "],
+        tmp_path / "wav": ["kind: decode", "files: 5", "sample_rates: 16000", "model: sha256 "],
+        tmp_path / "spm": ["kind: text model", "vocab_size: 40", "model_type: bpe"],
+    }  # fmt: skip
+    for path, needles in expectations.items():
+        out = ok(capsys, "info", path)
+        for needle in needles:
+            assert needle in out, (path, needle, out)
+    out = ok(capsys, "info", world["codes"], "--items")
+    rows = [line for line in out.splitlines() if line.startswith("  ") and " x 4" in line]
+    assert len(rows) == 5 and all(line.count(":") == 1 for line in rows)
