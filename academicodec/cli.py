@@ -226,6 +226,11 @@ def _prepare(
 
 
 PathOrUrl = TypeVar("PathOrUrl", str, Path)
+# tokenize and eval: shards are always checked against index.json (count, size); this adds
+# the sha256 of each.
+VerifyShards = Annotated[
+    bool, typer.Option("--verify", help="Check input shards' sha256 against index.json.")
+]
 
 
 def inputs_and_out(
@@ -465,9 +470,7 @@ def tokenize(
         bool,
         typer.Option("--overwrite", help="Replace codes of another model/settings in OUT."),
     ] = False,
-    verify: Annotated[
-        bool, typer.Option("--verify", help="Check input shards' sha256 against index.json.")
-    ] = False,
+    verify: VerifyShards = False,
 ) -> None:
     """Encode every input item into sharded discrete codes (resumable, rank-sliced)."""
     from academicodec import distrib
@@ -589,9 +592,7 @@ def evaluate_command(
         Literal["fp32", "tf32", "bf16"],
         typer.Option(help="Make codes at this precision (+ agreement with fp32's)."),
     ] = "fp32",
-    verify: Annotated[
-        bool, typer.Option("--verify", help="Check input shards' sha256 against index.json.")
-    ] = False,
+    verify: VerifyShards = False,
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Replace OUT's evaluation of another model/inputs."),

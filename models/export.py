@@ -39,7 +39,6 @@ def save_codec(
     sha256s, unless ``overwrite``; the same weights again rewrite the same files."""
     from safetensors.torch import save
 
-    from academicodec.files import sha256_file
     from academicodec.outputs import claim_output, own_plan, record_plan
     from academicodec.storage import Folder
 
@@ -51,8 +50,7 @@ def save_codec(
     described = {"weights": f"sha256 {hashlib.sha256(weights).hexdigest()[:SHORT]}"}
     folder = Folder.of(out)
     if (out / WEIGHTS_NAME).is_file() and not folder.is_file(PLAN_NAME):  # an older export
-        found = sha256_file(out / WEIGHTS_NAME)
-        record_plan(folder, "export", {"weights": f"sha256 {found[:SHORT]}"})
+        record_plan(folder, "export", {"weights": _weights_identity(out / WEIGHTS_NAME)})
     own_plan(folder, "export", described, overwrite, write=False)
     atomic_write_bytes(out / WEIGHTS_NAME, weights)
     data = {**to_dict(model.config), SUMMARY_KEY: model_summary(model)}
@@ -62,6 +60,19 @@ def save_codec(
     atomic_write_bytes(out / CONFIG_NAME, text.encode("utf-8"))
     record_plan(folder, "export", described)
     return out
+
+
+def _weights_identity(path: Path) -> str:
+    """An existing export's weights as ``save_codec`` names them: the sha256 of their
+    canonical bytes (older exports carried metadata whose order varied from run to run)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save
+
+    try:
+        canonical = save(load_file(str(path)), metadata={"format": "pt"})
+    except (SafetensorError, OSError):
+        return "an unreadable model.safetensors"
+    return f"sha256 {hashlib.sha256(canonical).hexdigest()[:SHORT]}"
 
 
 def export_origin(path: str | Path) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def _items_of(
         )
     path = Path(path)
     corpus = "hf" if _is_hf(path) else "folder"
-    report = prepare(corpus, path, workdir)
+    report = prepare(corpus, path, workdir, overwrite=True)  # scratch of this stage: re-scanned
     skipped = [{"id": f.path, "reason": f.reason} for f in report.skipped]
     items, dropped = plan_items(find_manifests([workdir]), NO_WINDOWS, 0.0)
     return items, skipped + dropped

@@ -20,38 +20,12 @@ from lhotse import CutSet
 from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import make_folder
 from academicodec.models import build_codec, save_codec
-from academicodec.pipelines import ShardSettings, write_shards
 from academicodec.tokenizer.run import TokenizeSettings, tokenize
 from tests.helpers import REPO, run_cli
 from tests.integration.test_misuse import _messages, refused, run
 
 FIXTURES = REPO / "tests" / "fixtures" / "pretrained"
 TINY = {"train.batch_size": 2, "train.segment_length": 3200}
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two prepared corpora of the same layout, shards of the first, two models, codes."""
-    root = tmp_path_factory.mktemp("out-rule")
-    make_folder(root / "src_a", 5, durations=(0.4, 0.8))
-    make_folder(root / "src_b", 4, seed=1, durations=(0.4, 0.8))
-    prepare("folder", root / "src_a", root / "manifests" / "a")
-    prepare("folder", root / "src_b", root / "manifests" / "b")
-    write_shards([root / "manifests" / "a"], root / "shards", ShardSettings(16000, 3))
-    torch.manual_seed(0)
-    save_codec(build_codec("tiny_hificodec_16k"), root / "model_a")
-    torch.manual_seed(1)
-    save_codec(build_codec("tiny_hificodec_16k"), root / "model_b")
-    tokenize(root / "model_a", [root / "shards"], root / "codes", TokenizeSettings(workers=0))
-    return {
-        "root": root,
-        "a": root / "manifests" / "a",
-        "b": root / "manifests" / "b",
-        "shards": root / "shards",
-        "model_a": root / "model_a",
-        "model_b": root / "model_b",
-        "codes": root / "codes",
-    }
 
 
 def ok(capsys, *args: str | Path) -> str:
@@ -432,3 +406,17 @@ def test_info_reads_every_output_of_ours(capsys, world, tmp_path) -> None:
     out = ok(capsys, "info", world["codes"], "--items")
     rows = [line for line in out.splitlines() if line.startswith("  ") and " x 4" in line]
     assert len(rows) == 5 and all(line.count(":") == 1 for line in rows)
+
+
+def test_an_export_written_before_plan_records_compares_by_weights(world, tmp_path) -> None:
+    from academicodec.errors import UserError
+
+    torch.manual_seed(0)
+    model = build_codec("tiny_hificodec_16k")
+    save_codec(model, tmp_path / "old")
+    (tmp_path / "old" / ".plan.json").unlink()  # as an earlier version left it
+    save_codec(model, tmp_path / "old")  # the same weights: fine
+    (tmp_path / "old" / ".plan.json").unlink()
+    torch.manual_seed(5)
+    with pytest.raises(UserError, match="weights: sha256 "):
+        save_codec(build_codec("tiny_hificodec_16k"), tmp_path / "old")
