@@ -420,3 +420,29 @@ def test_an_export_written_before_plan_records_compares_by_weights(world, tmp_pa
     torch.manual_seed(5)
     with pytest.raises(UserError, match="weights: sha256 "):
         save_codec(build_codec("tiny_hificodec_16k"), tmp_path / "old")
+
+
+def test_a_normal_training_run_shows_no_torch_noise(world, tmp_path) -> None:
+    """The scheduler steps at each epoch end while the discriminator still waits: torch's
+    "lr_scheduler.step() before optimizer.step()" warning is silenced there; DDP is built
+    without the deprecated ``broadcast_buffers`` where torch has its replacement."""
+    import inspect
+    import warnings
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    from academicodec.training import RunOptions, train
+    from academicodec.training.trainer import _no_buffer_sync
+
+    options = RunOptions(out=tmp_path / "run", data=world["shards"], max_steps=4, workers=0,
+                         val_every=0, device="cpu")  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        state = train("tiny_hificodec_16k", options, {**TINY, "train.disc_start_step": 100})
+    assert state.epoch >= 1  # an epoch ended before the discriminator ever stepped
+    assert not [w for w in caught if "lr_scheduler" in str(w.message)], caught
+    parameters = inspect.signature(DistributedDataParallel.__init__).parameters
+    expected = (
+        "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
+    )
+    assert _no_buffer_sync() == {expected: False}
