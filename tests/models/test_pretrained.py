@@ -235,7 +235,8 @@ def test_foreign_hf_folders_are_one_line_errors(tmp_path: Path) -> None:
     assert "audio_channels = 2 is not supported" in _one_line_failure(tmp_path, stereo)
 
     (stereo / "model.safetensors").unlink()
-    assert "model.safetensors (or pytorch_model.bin) is missing" in _one_line_failure(tmp_path, stereo)
+    message = _one_line_failure(tmp_path, stereo)
+    assert "model.safetensors (or pytorch_model.bin) is missing" in message
 
 
 def test_dac_is_import_only_for_training(tmp_path: Path) -> None:
