@@ -109,7 +109,9 @@ def write_shards(
         first = lost[0] if lost else {"id": "?", "reason": "?"}
         raise UserError(
             f"shard: none of the {len(items)} items could be read (e.g. {first['id']}: "
-            f"{first['reason']}); has the corpus moved since prepare? Re-run prepare on it"
+            f"{first['reason']}); has the corpus moved since prepare? Run `academicodec "
+            "prepare` on its new location (--overwrite into the same manifests folder), then "
+            "this command again"
         )
     index = ShardIndex(
         sample_rate=settings.sample_rate,

@@ -210,8 +210,14 @@ def test_shard_of_a_moved_corpus_is_an_error(capsys, world, tmp_path) -> None:
     prepare("folder", src, tmp_path / "m")
     shutil.move(src, tmp_path / "moved")
     out = tmp_path / "shards"
-    refused(capsys, world, out, "shard", tmp_path / "m", out, "-r", "16000",
-            names="none of the 3 items could be read")  # fmt: skip
+    line = refused(capsys, world, out, "shard", tmp_path / "m", out, "-r", "16000",
+                   names="none of the 3 items could be read")  # fmt: skip
+    assert "--overwrite into the same manifests folder" in line
+    # Following the advice works.
+    ok(capsys, "prepare", "folder", tmp_path / "moved", tmp_path / "m", "--overwrite",
+       "--name", "corpus")  # fmt: skip
+    ok(capsys, "shard", tmp_path / "m", out, "-r", "16000")
+    assert json.loads((out / "index.json").read_text())["totals"]["samples"] == 3
 
 
 def test_every_stage_on_an_empty_shard_set_is_one_line(capsys, world, tmp_path) -> None:
@@ -375,6 +381,20 @@ def test_our_own_run_or_checkpoint_as_a_model_says_export_first(capsys, world, t
         assert line.count("\n") == 0
     refused(capsys, world, tmp_path / "c", "tokenize", world["shards"], tmp_path / "c", "-m",
             run_dir, names="academicodec export")  # fmt: skip
+
+
+def test_following_export_first_works(capsys, world, tmp_path) -> None:
+    from academicodec.training import RunOptions, train
+
+    run_dir = tmp_path / "run"
+    train("tiny_hificodec_16k", RunOptions(out=run_dir, data=world["shards"], max_steps=1,
+          workers=0, val_every=0, device="cpu"), TINY)  # fmt: skip
+    line = refused(capsys, world, tmp_path / "c", "tokenize", world["shards"], tmp_path / "c",
+                   "-m", run_dir, names="academicodec export")  # fmt: skip
+    command = line.split("`")[1].replace("OUT", str(tmp_path / "model")).split()
+    assert command[:2] == ["academicodec", "export"]
+    ok(capsys, *command[1:])
+    ok(capsys, "tokenize", world["shards"], tmp_path / "c", "-m", tmp_path / "model")
 
 
 # --- info reads every output of ours --------------------------------------------------------
