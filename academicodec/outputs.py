@@ -38,6 +38,10 @@ STAGE_OUTPUTS = {
     "export": "a codec export", "tokenize": "codes", "decode": "decoded audio",
     "eval": "an evaluation",
 }  # fmt: skip
+# How deep a would-be OUT is searched for audio (LibriTTS: part/speaker/chapter/clip), and
+# how many folders a level at most: a bounded look, not a scan of a terabyte corpus.
+AUDIO_DEPTH = 3
+MAX_FOLDERS_SCANNED = 2000
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
 WRITE_TEST = ".write-test-"
 
@@ -104,8 +108,12 @@ def claim_folder(out: str | Path, stage: str, inputs: Sequence[str | Path] = ())
             f"OUT {folder} holds {found[1]}, not {stage} output: is OUT missing from the "
             f"command? Give {stage} an empty folder (or its own earlier OUT to resume)"
         )
-    if stage != "decode" and _has_audio(folder):
-        raise UserError(f"OUT {folder} holds audio files (an input corpus?): choose another folder")
+    own = found is not None and found[0] == stage  # its own earlier OUT (decode, prepare hf)
+    if not own and _has_audio(folder):
+        raise UserError(
+            f"OUT {folder} holds audio files (a corpus?): {stage} would write among them; "
+            "choose another folder"
+        )
     _prove_writable(folder)
     return folder
 
@@ -120,8 +128,26 @@ def _overlaps(folder: Folder, source: str | Path) -> bool:
     return folder.location == src or folder.location.startswith(src + "/")
 
 
-def _has_audio(folder: Folder) -> bool:
-    return any(Path(name).suffix.lower() in AUDIO_SUFFIXES for name in folder.files(pattern="*"))
+def _has_audio(folder: Folder, depth: int = AUDIO_DEPTH) -> bool:
+    """Audio in OUT or a few levels below it (a corpus root keeps its audio in speaker or
+    chapter folders); a bucket prefix is checked at its top level only."""
+    if folder.local is None:
+        return any(Path(n).suffix.lower() in AUDIO_SUFFIXES for n in folder.files(pattern="*"))
+    level = [folder.local]
+    for _ in range(depth + 1):
+        below = []
+        for directory in level:
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_file() and Path(entry.name).suffix.lower() in AUDIO_SUFFIXES:
+                    return True
+                if entry.is_dir() and not entry.name.startswith("."):
+                    below.append(entry.path)
+        level = below[:MAX_FOLDERS_SCANNED]
+    return False
 
 
 def _prove_writable(folder: Folder) -> None:

@@ -466,3 +466,14 @@ def test_a_normal_training_run_shows_no_torch_noise(world, tmp_path) -> None:
         "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
     )
     assert _no_buffer_sync() == {expected: False}
+
+
+def test_export_and_decode_never_write_into_a_corpus(capsys, world, tmp_path) -> None:
+    """A corpus root keeps its audio in sub-folders: OUT there is refused, not filled."""
+    corpus = tmp_path / "LibriTTS"
+    make_folder(corpus / "train-clean-100" / "19", 2, durations=(0.3, 0.4))
+    refused(capsys, world, None, "decode", world["codes"], corpus, "-m", world["model_a"],
+            names="holds audio files")  # fmt: skip
+    refused(capsys, world, None, "import", FIXTURES / "meta_encodec_small.th", corpus,
+            names="holds audio files")  # fmt: skip
+    assert not (corpus / "model.safetensors").exists()
