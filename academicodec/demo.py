@@ -17,6 +17,10 @@ from pathlib import Path
 from academicodec.progress import ProgressFactory, silent_progress
 
 DEMO_SAMPLE_RATE = 16000
+# The demo's own layout: bumped when what it writes changes (2: training splits only, eval
+# on held-out test-clean), so a re-run never resumes into an older demo's outputs.
+LAYOUT = "2"
+LAYOUT_FILE = ".demo-layout"
 
 
 @dataclass
@@ -25,6 +29,22 @@ class DemoResult:
 
     rows: list[tuple[str, str, Path]] = field(default_factory=list)
     voice: str = ""  # what the corpus is: espeak-ng speech or synthetic voiced signals
+
+
+def _check_layout(out: Path) -> None:
+    """OUT is new, empty, or a demo of this layout (which a re-run resumes)."""
+    from academicodec.errors import UserError
+
+    marker = out / LAYOUT_FILE
+    if out.is_dir() and any(out.iterdir()):
+        found = marker.read_text().strip() if marker.is_file() else "1"
+        if found != LAYOUT:
+            raise UserError(
+                f"{out} holds a demo of an earlier version (layout {found}, now {LAYOUT}): "
+                "delete it or pass another OUT"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(LAYOUT + "\n")
 
 
 def run_demo(
@@ -43,6 +63,7 @@ def run_demo(
     from academicodec.training import RunOptions, export_run, train
 
     out = Path(out).resolve()
+    _check_layout(out)
     result = DemoResult()
     source = SpeechSource(use_espeak=use_espeak)
     corpus = out / "corpus"

@@ -117,3 +117,8 @@ def test_demo(tmp_path: Path) -> None:
     again = run_cli("demo", str(tmp_path / "demo"), "--train-steps", "20")
     assert again.returncode == 0, again.stderr
     assert "The corpus is synthetic voiced signals." in again.stdout
+    # A demo folder of an earlier layout is refused in one line, not resumed into.
+    (tmp_path / "demo" / ".demo-layout").unlink()
+    old = run_cli("demo", str(tmp_path / "demo"), "--train-steps", "20")
+    assert old.returncode == 2 and "holds a demo of an earlier version" in old.stderr
+    assert len(old.stderr.strip().splitlines()) == 1
