@@ -20,6 +20,7 @@ from lhotse import CutSet
 from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import make_folder
 from academicodec.models import build_codec, save_codec
+from academicodec.pipelines import ShardSettings, write_shards
 from academicodec.tokenizer.run import TokenizeSettings, tokenize
 from tests.helpers import REPO, run_cli
 from tests.integration.test_misuse import _messages, refused, run
@@ -477,3 +478,24 @@ def test_export_and_decode_never_write_into_a_corpus(capsys, world, tmp_path) ->
     refused(capsys, world, None, "import", FIXTURES / "meta_encodec_small.th", corpus,
             names="holds audio files")  # fmt: skip
     assert not (corpus / "model.safetensors").exists()
+
+
+def test_train_resumes_by_identity_through_the_cli(capsys, world, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    from academicodec.training.checkpoint import load_state_file
+
+    run_dir = tmp_path / "run"
+    common = ["--preset", "tiny_hificodec_16k", "--out", run_dir, "--workers", "0",
+              "--val-every", "0", "--set", "train.batch_size=2",
+              "--set", "train.segment_length=3200"]  # fmt: skip
+    ok(capsys, "train", "--data", world["shards"], "--max-steps", "1", *common)
+    shutil.copytree(world["shards"], tmp_path / "copy" / "shards")
+    monkeypatch.chdir(tmp_path / "copy")  # the same shards, by a relative path elsewhere
+    ok(capsys, "train", "--data", "shards", "--max-steps", "2", *common)
+    assert load_state_file(run_dir / "checkpoints" / "last.pt").step == 2
+    shutil.rmtree(tmp_path / "copy" / "shards")  # other shards at that relative path
+    write_shards([world["b"]], tmp_path / "copy" / "shards", ShardSettings(16000, 3))
+    refused(capsys, world, None, "train", "--data", "shards", "--max-steps", "3", *common,
+            names="--data: 'shards ")  # fmt: skip
+    assert load_state_file(run_dir / "checkpoints" / "last.pt").step == 2
