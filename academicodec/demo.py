@@ -58,6 +58,7 @@ def run_demo(
     from academicodec.manifests import prepare
     from academicodec.manifests.synthetic import SpeechSource, make_folder, make_libritts
     from academicodec.pipelines import ShardSettings, write_shards
+    from academicodec.pipelines.items import CUTS_GLOB
     from academicodec.tokenizer import TokenizeSettings, tokenize
     from academicodec.tokenizer.decode import decode_codes
     from academicodec.training import RunOptions, export_run, train
@@ -97,10 +98,11 @@ def run_demo(
     # Training data: every split but test-clean, which stays held out for eval.
     held_out = [out / "manifests" / "libritts" / "libritts_cuts_test-clean.jsonl.gz"]
     training = [
-        *sorted((out / "manifests" / "libritts").glob("libritts_cuts_*.jsonl.gz")),
-        *sorted((out / "manifests" / "folder").glob("*_cuts_*.jsonl.gz")),
+        path
+        for folder in manifests
+        for path in sorted(folder.glob(CUTS_GLOB))
+        if path not in held_out
     ]
-    training = [path for path in training if path not in held_out]
     log(f"[3/7] shard: the training splits, resampled to {DEMO_SAMPLE_RATE} Hz")
     settings = ShardSettings(sample_rate=DEMO_SAMPLE_RATE, samples_per_shard=16)
     index = write_shards(training, out / "shards", settings, jobs=2, progress=progress)

@@ -87,6 +87,11 @@ def world_source() -> str:
     return "a single process"
 
 
+# The give-up message's advice without the other ranks, where one process can take over
+# their units (a stage whose output depends on the rank count says otherwise).
+RESUME_ALONE = "or unset those variables and re-run the same command: one process resumes"
+
+
 def wait_for_all(
     fetch: Callable[[int], T | None],
     count: int,
@@ -94,7 +99,7 @@ def wait_for_all(
     name: Callable[[int], str],
     poll: float = 1.0,
     say: Callable[[str], None] | None = None,
-    alone: str = "or unset those variables and re-run the same command: one process resumes",
+    alone: str = RESUME_ALONE,
 ) -> list[T]:
     """``fetch(k)`` for ``k < count``, polling until none returns ``None``.
 

@@ -23,7 +23,9 @@ from academicodec.files import sha256_file, sha256_stream
 SHORT = 12  # hex digits shown in messages
 INDEX = "index.json"
 MANIFEST_GLOB = "*.jsonl*"
-WEIGHTS = ("model.safetensors",)
+# The file that holds a model folder's weights: an export's or HF folder's safetensors, or
+# an older HF upload's pytorch_model.bin.
+WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 def shards_fingerprint(index: dict[str, Any]) -> str:
@@ -32,7 +34,9 @@ def shards_fingerprint(index: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([index["sample_rate"], shards]).encode()).hexdigest()
 
 
-def _index_identity(data: dict[str, Any]) -> str | None:
+def index_identity(data: dict[str, Any]) -> str | None:
+    """A parsed ``index.json`` (shard or codes) as a message shows it; ``None`` when it is
+    not one of ours."""
     try:
         if "num_codebooks" in data:  # tokenize's index: every format's files and sha256
             digest = hashlib.sha256(json.dumps(data["formats"], sort_keys=True).encode())
@@ -54,32 +58,32 @@ def identity(location: storage.Location) -> str:
                 data = json.loads(text)
             except ValueError:
                 data = None
-            found = _index_identity(data) if isinstance(data, dict) else None
+            found = index_identity(data) if isinstance(data, dict) else None
             return found or f"index.json {hashlib.sha256(text.encode()).hexdigest()[:SHORT]}"
         manifests = storage.glob(location, MANIFEST_GLOB)
         if manifests:
             digest = hashlib.sha256()
             for path in manifests:
-                digest.update(_file_sha(path).encode())
+                digest.update(file_sha256(path).encode())
             return f"{len(manifests)} manifests {digest.hexdigest()[:SHORT]}"
         if not storage.is_url(location):
-            weights = [Path(location) / name for name in WEIGHTS]
-            found = next((w for w in weights if w.is_file()), None)
+            found = weights_file(Path(location))
             if found is not None:
                 return f"model {sha256_file(found)[:SHORT]}"
             return f"folder {Path(location).resolve()}"
         return f"folder {location}"
     if storage.is_file(location):
-        return f"{storage.basename(location)} {_file_sha(location)[:SHORT]}"
+        return f"{storage.basename(location)} {file_sha256(location)[:SHORT]}"
     return f"{location} (missing)"
+
+
+def weights_file(folder: Path) -> Path | None:
+    """The file holding a model folder's weights (``WEIGHTS``, first found), if any."""
+    return next((folder / name for name in WEIGHTS if (folder / name).is_file()), None)
 
 
 def file_sha256(location: storage.Location) -> str:
     """sha256 of one file, local or at a URL."""
-    return _file_sha(location)
-
-
-def _file_sha(location: storage.Location) -> str:
     if storage.is_url(location):
         with storage.open_file(location) as f:
             return sha256_stream(f)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from academicodec.errors import UserError
-from academicodec.outputs import detect_stage
+from academicodec.outputs import detect_stage, prefix_plan_name, read_plan
+from academicodec.storage import Folder
 
 
 def describe(path: str | Path, items: bool = False) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def _decoded(folder: Path) -> dict[str, Any]:
     files = sorted(folder.rglob("*.wav"))
     rates = sorted({sf.info(str(p)).samplerate for p in files})
     seconds = sum(sf.info(str(p)).duration for p in files)
-    plan = _json(folder / ".plan.json").get("described", {})
+    plan = read_plan(Folder.of(folder))
     return {
         "files": len(files),
         "sample_rates": rates,
@@ -181,8 +182,7 @@ def _text_model(path: Path) -> dict[str, Any]:
         processor = spm.SentencePieceProcessor(model_file=str(path))
     except (RuntimeError, OSError) as exc:
         raise UserError(f"{path} is not a sentencepiece model") from exc
-    plan_file = path.parent / f".{path.stem}.plan.json"
-    plan = _json(plan_file).get("described", {}) if plan_file.is_file() else {}
+    plan = read_plan(Folder.of(path.parent), prefix_plan_name(path.with_suffix("")))
     return {
         "vocab_size": processor.get_piece_size(),
         "model_type": plan.get("--model-type"),

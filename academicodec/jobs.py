@@ -51,7 +51,7 @@ class Job:
     name: Callable[[int], str]
     check: Check
     # What to do without the other ranks (the give-up message's advice).
-    alone: str = "or unset those variables and re-run the same command: one process resumes"
+    alone: str = distrib.RESUME_ALONE
 
     def record_name(self, k: int) -> str:
         return f"{PROGRESS_DIR}/{self.name(k)}.json"

@@ -227,7 +227,7 @@ def own_files(
     them and ``overwrite`` removes only those files. Returns the call that records the
     plan once the files are written."""
     folder = Folder.of(prefix.parent)
-    record = f".{prefix.name}{PLAN_NAME}"
+    record = prefix_plan_name(prefix)
     described = {key: _plain(value) for key, value in described.items()}
     previous = _read_json(folder, record).get("described") if prefix.parent.is_dir() else None
     outputs = [prefix.parent / f"{prefix.name}{suffix}" for suffix in suffixes]
@@ -237,17 +237,27 @@ def own_files(
         for path in outputs:
             path.unlink(missing_ok=True)
 
-    def done() -> None:
-        data = {"stage": stage, "described": described}
-        folder.write_bytes(record, json.dumps(data).encode())
-
-    return done
+    return lambda: record_plan(folder, stage, described, record)
 
 
-def record_plan(folder: Folder, stage: str, described: dict[str, Any]) -> None:
-    """Write OUT's ``.plan.json``: which stage wrote it, and what shaped the output."""
+def record_plan(
+    folder: Folder, stage: str, described: dict[str, Any], name: str = PLAN_NAME
+) -> None:
+    """Write OUT's ``.plan.json`` (or a prefix's, ``name``): which stage wrote it, and what
+    shaped the output."""
     described = {key: _plain(value) for key, value in described.items()}
-    folder.write_bytes(PLAN_NAME, json.dumps({"stage": stage, "described": described}).encode())
+    folder.write_bytes(name, json.dumps({"stage": stage, "described": described}).encode())
+
+
+def prefix_plan_name(prefix: Path) -> str:
+    """The plan record of a file-prefix OUT (``text/spm`` -> ``text/.spm.plan.json``)."""
+    return f".{prefix.name}{PLAN_NAME}"
+
+
+def read_plan(folder: Folder, name: str = PLAN_NAME) -> dict[str, Any]:
+    """What a plan record says shaped the output (empty when there is none)."""
+    described = _read_json(folder, name).get("described")
+    return described if isinstance(described, dict) else {}
 
 
 def plan_diff(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -18,7 +18,8 @@ from academicodec.files import atomic_write_bytes
 from academicodec.identity import SHORT
 from academicodec.models.codec import CodecModel, build_codec
 from academicodec.models.config import codec_config_from_dict
-from academicodec.outputs import PLAN_NAME
+from academicodec.outputs import PLAN_NAME, claim_output, own_plan, record_plan
+from academicodec.storage import Folder
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.yaml"
@@ -38,9 +39,6 @@ def save_codec(
     ``config.yaml``. An OUT holding an export of other weights is refused, naming both
     sha256s, unless ``overwrite``; the same weights again rewrite the same files."""
     from safetensors.torch import save
-
-    from academicodec.outputs import claim_output, own_plan, record_plan
-    from academicodec.storage import Folder
 
     out = claim_output(out_dir, "export")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

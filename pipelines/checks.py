@@ -43,17 +43,14 @@ class ShardDamage(UserError):
 def check_file(folder: storage.Location, record: ShardRecord, verify: bool = False) -> None:
     """Raise ``ShardDamage`` when the file is missing, has another size than its record, or
     (``verify``) another sha256."""
-    problem = record.verify(Folder.of(folder), hash_contents=verify)
-    if problem is None:
-        return
-    if problem.startswith("size "):
-        actual, expected = problem[len("size ") :].split(" != ")
-        problem = f"is {actual} bytes, index.json says {expected}"
-    elif problem.startswith("missing"):
-        problem = "is missing"
-    else:
-        problem = "has another sha256 than index.json records"
-    raise ShardDamage(folder, record.name, problem)
+    stored = Folder.of(folder)
+    size = stored.size(record.name)
+    if size is None:
+        raise ShardDamage(folder, record.name, "is missing")
+    if size != record.bytes:
+        raise ShardDamage(folder, record.name, f"is {size} bytes, index.json says {record.bytes}")
+    if verify and stored.sha256(record.name) != record.sha256:
+        raise ShardDamage(folder, record.name, "has another sha256 than index.json records")
 
 
 def checked_samples(

@@ -12,7 +12,7 @@ from typing import Any
 
 from academicodec import storage
 from academicodec.errors import UserError
-from academicodec.identity import SHORT, shards_fingerprint
+from academicodec.identity import index_identity, shards_fingerprint
 from academicodec.results import Result
 from academicodec.storage import Folder
 
@@ -63,8 +63,8 @@ class ShardIndex(Result):
         return shards_fingerprint(self.to_dict())
 
     def identity(self) -> str:
-        """The fingerprint as a message shows it (as ``academicodec.identity`` does)."""
-        return f"shards {self.fingerprint[:SHORT]} ({self.total_samples} items)"
+        """The shards as a message shows them (``academicodec.identity``)."""
+        return str(index_identity(self.to_dict()))
 
     @property
     def total_seconds(self) -> float:

@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 from academicodec.errors import UserError
+from academicodec.files import atomic_path
 from academicodec.identity import SHORT, identity
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.hub import resolve_source
@@ -120,8 +121,8 @@ def _write(out: Path, item_id: str, audio: np.ndarray, model: CodecModel) -> Pat
     path = out / f"{item_id}.wav"
     if out not in path.resolve().parents:
         raise UserError(f"item id {item_id!r} would write outside {out}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), audio, model.sample_rate, subtype="PCM_16")
+    with atomic_path(path) as temporary:  # a killed decode leaves no half-written file
+        sf.write(str(temporary), audio, model.sample_rate, subtype="PCM_16", format="WAV")
     return path
 
 

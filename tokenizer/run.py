@@ -25,7 +25,7 @@ import torch
 from academicodec import __version__, distrib, storage
 from academicodec.errors import UserError
 from academicodec.files import sha256_file
-from academicodec.identity import SHORT, identity, inputs_identity
+from academicodec.identity import SHORT, identity, inputs_identity, weights_file
 from academicodec.jobs import Job, fingerprint
 from academicodec.models import CodecModel, load_codec
 from academicodec.models.export import WEIGHTS_NAME
@@ -489,12 +489,11 @@ def _fingerprint(
 
 
 def checkpoint_sha256(model: str | Path) -> str:
-    """sha256 of a model's weights file (an export's or HF folder's model.safetensors, or
-    an HF folder's pytorch_model.bin)."""
-    path = resolve_source(model)
+    """sha256 of a model's weights file (``identity.weights_file`` of a folder). ``model``
+    is a local path, already resolved (``models.hub.resolve_source``)."""
+    path = Path(model)
     if path.is_dir():
-        names = (WEIGHTS_NAME, "pytorch_model.bin")
-        path = next((path / n for n in names if (path / n).is_file()), path / WEIGHTS_NAME)
+        path = weights_file(path) or path / WEIGHTS_NAME
     return sha256_file(path)
 
 
