@@ -24,10 +24,12 @@ from academicodec.models.config import CodecConfig, load_codec_config
 from academicodec.models.dac import DacDecoder, DacEncoder, FactorisedResidualVQ
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
+from academicodec.models.mimi import MimiDecoder, MimiEncoder, SplitResidualVQ
 from academicodec.models.precision import exact_float32
 from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
 from academicodec.models.scheduling import GroupRunner, assemble, micro_batches, run_groups
 from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
+from academicodec.models.snac import MultiRateVQ, SnacDecoder, SnacEncoder
 
 
 @dataclass
@@ -50,7 +52,7 @@ class CodecModel(nn.Module, ABC):
     """Encoder -> quantizer -> decoder, with the framing and masking every family shares."""
 
     encoder: nn.Module
-    quantizer: GroupResidualVQ | ResidualVQ | FactorisedResidualVQ
+    quantizer: GroupResidualVQ | ResidualVQ | FactorisedResidualVQ | SplitResidualVQ | MultiRateVQ
     decoder: nn.Module
 
     def __init__(self, config: CodecConfig) -> None:
@@ -304,11 +306,47 @@ class DacCodec(CodecModel):
         self.decoder = DacDecoder(config)
 
 
+class MimiCodec(CodecModel):
+    """Kyutai's Mimi (``models/mimi.py``): any first 1..n_q codebooks (8 is Moshi's)."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        self.encoder = MimiEncoder(config)
+        self.quantizer = SplitResidualVQ(config)
+        self.decoder = MimiDecoder(config)
+
+
+class SnacCodec(CodecModel):
+    """SNAC (``models/snac.py``): a frame holds every level's codes for its span."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        self.encoder = SnacEncoder(config)
+        self.quantizer = MultiRateVQ(config)
+        self.decoder = SnacDecoder(config)
+
+    def supported_n_q(self) -> list[int]:
+        """All levels: SNAC's decoder needs every one."""
+        return [self.num_codebooks]
+
+    def latent(
+        self, wav: Tensor, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The latent at encoder frames; the mask at our (code) frames."""
+        padded, frames = self._frame(wav, lengths)
+        latent = self.encoder(padded, frames)
+        steps = latent.shape[-1] // self.config.snac.span  # type: ignore[union-attr]
+        mask = None if frames is None else length_mask(frames, steps)
+        return latent, mask, frames
+
+
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {
     "hificodec": HiFiCodec,
     "encodec": EncodecCodec,
     "soundstream": EncodecCodec,
     "dac": DacCodec,
+    "mimi": MimiCodec,
+    "snac": SnacCodec,
 }
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from academicodec.config import apply_overrides, from_dict, load_preset_data, resolve_preset_path
 from academicodec.errors import UserError
 
-FAMILIES = ("encodec", "soundstream", "hificodec", "dac")
+FAMILIES = ("encodec", "soundstream", "hificodec", "dac", "mimi", "snac")
 # Families that only import released weights: building and inference, no training recipe.
-IMPORT_ONLY_FAMILIES = ("dac",)
+IMPORT_ONLY_FAMILIES = ("dac", "mimi", "snac")
 DISCRIMINATORS = ("mpd", "msd", "msstft")
 
 
@@ -78,6 +78,58 @@ class DacArch:
     codebook_dim: int = 8
     codebook_loss_weight: float = 1.0
     commitment_loss_weight: float = 0.25
+
+
+@dataclass(frozen=True)
+class MimiArch:
+    """Kyutai's Mimi (``models/mimi.py``): causal SEANet (``ratios`` in the decoder's order),
+    a causal transformer on each side, stride-``downsample_stride`` resampling, split RVQ."""
+
+    n_filters: int = 64
+    n_residual_layers: int = 1
+    kernel_size: int = 7
+    last_kernel_size: int = 3
+    residual_kernel_size: int = 3
+    dilation_base: int = 2
+    compress: int = 2
+    downsample_stride: int = 2
+    d_model: int = 512
+    num_heads: int = 8
+    num_layers: int = 8
+    dim_feedforward: int = 2048
+    context: int = 250  # attention span in encoder frames (10 s at 25 Hz)
+    layer_scale: bool = True
+    max_period: float = 10000.0
+    codebook_dim: int = 256
+    n_q: int = 32
+    n_q_semantic: int = 1
+
+
+@dataclass(frozen=True)
+class SnacArch:
+    """Multi-scale neural audio codec (``models/snac.py``); ``ratios`` are its encoder rates.
+    Codebook k runs every ``vq_strides[k]`` encoder frames; one of our frames is
+    ``lcm(vq_strides[0], attn_window_size)`` encoder frames and holds every level's codes
+    for that span (``levels``)."""
+
+    encoder_dim: int = 48
+    decoder_dim: int = 1024
+    decoder_rates: tuple[int, ...] = (8, 8, 4, 2)
+    attn_window_size: int = 0  # 0: no local attention (the 24 kHz speech model)
+    codebook_dim: int = 8
+    vq_strides: tuple[int, ...] = (4, 2, 1)
+    noise: bool = True
+    depthwise: bool = True
+
+    @property
+    def span(self) -> int:
+        """Encoder frames in one of our frames."""
+        return math.lcm(self.vq_strides[0], self.attn_window_size or 1)
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """Codes each level puts in one of our frames (24 kHz: 1, 2, 4)."""
+        return tuple(self.span // stride for stride in self.vq_strides)
 
 
 @dataclass(frozen=True)
@@ -181,6 +233,8 @@ class CodecConfig:
     hificodec: HiFiCodecArch | None = None
     encodec: EncodecArch | None = None
     dac: DacArch | None = None
+    mimi: MimiArch | None = None
+    snac: SnacArch | None = None
     codebooks: CodebookConfig = field(default_factory=CodebookConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     # The original AcademiCodec framing, for reproducing its numbers (docs/models.md):
@@ -229,11 +283,32 @@ class CodecConfig:
                 )
             if self.dac.n_codebooks < 1 or self.dac.codebook_dim < 1:
                 raise ValueError("dac.n_codebooks and dac.codebook_dim must be >= 1")
+        elif self.family == "mimi":
+            if self.mimi is None:
+                raise ValueError("family mimi needs a 'mimi:' section")
+            if not 1 <= self.mimi.n_q_semantic < self.mimi.n_q:
+                raise ValueError("mimi: need 1 <= n_q_semantic < n_q")
+            if self.mimi.d_model % self.mimi.num_heads:
+                raise ValueError("mimi.num_heads must divide mimi.d_model")
+        elif self.family == "snac":
+            if self.snac is None:
+                raise ValueError("family snac needs a 'snac:' section")
+            strides = self.snac.vq_strides
+            if not strides or any(s < 1 or strides[0] % s for s in strides):
+                raise ValueError(f"snac.vq_strides must divide the first, got {list(strides)}")
+            if math.prod(self.snac.decoder_rates) != math.prod(self.ratios):
+                raise ValueError("snac.decoder_rates must multiply to the encoder rates' hop")
         elif self.encodec is None:
             raise ValueError(f"family {self.family} needs an 'encodec:' section")
 
     @property
     def hop_length(self) -> int:
+        """Samples per code frame (Mimi resamples after its encoder; a SNAC frame spans
+        several encoder frames)."""
+        if self.family == "mimi" and self.mimi is not None:
+            return math.prod(self.ratios) * self.mimi.downsample_stride
+        if self.family == "snac" and self.snac is not None:
+            return math.prod(self.ratios) * self.snac.span
         return math.prod(self.ratios)
 
     @property
@@ -250,6 +325,10 @@ class CodecConfig:
             return self.hificodec.n_code_groups * self.hificodec.residual_layers
         if self.dac is not None and self.family == "dac":
             return self.dac.n_codebooks
+        if self.mimi is not None and self.family == "mimi":
+            return self.mimi.n_q
+        if self.snac is not None and self.family == "snac":
+            return sum(self.snac.levels)
         assert self.encodec is not None
         return self.codebooks_for_bandwidth(max(self.encodec.bandwidths))
 

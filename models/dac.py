@@ -43,12 +43,15 @@ class Snake1d(nn.Module):
         return y.sin_().pow_(2).mul_(inverse).add_(x)
 
 
-def _conv(
+def wn_conv(
     channels_in: int, channels_out: int, kernel: int, stride: int = 1, dilation: int = 1,
-    padding: int = 0,
+    padding: int = 0, groups: int = 1, bias: bool = True,
 ) -> nn.Module:  # fmt: skip
     return weight_norm(
-        nn.Conv1d(channels_in, channels_out, kernel, stride, padding=padding, dilation=dilation)
+        nn.Conv1d(
+            channels_in, channels_out, kernel, stride, padding=padding, dilation=dilation,
+            groups=groups, bias=bias,
+        )
     )
 
 
@@ -66,29 +69,34 @@ def _output_lengths(layer: nn.Module, lengths: Tensor) -> Tensor:
     return lengths
 
 
-class ResidualUnit(nn.Module):
-    """Snake, dilated conv 7, Snake, conv 1, plus the input (lengths unchanged)."""
+class LengthAware(nn.Module):
+    """A layer run as ``x, lengths = layer(x, lengths)``: it masks by itself."""
 
-    def __init__(self, dim: int, dilation: int) -> None:
+
+class ResidualUnit(LengthAware):
+    """Snake, dilated conv 7, Snake, conv 1, plus the input (lengths unchanged); SNAC's
+    depthwise variant groups the dilated conv."""
+
+    def __init__(self, dim: int, dilation: int, groups: int = 1) -> None:
         super().__init__()
         self.block = nn.ModuleList(
             [
                 Snake1d(dim),
-                _conv(dim, dim, 7, dilation=dilation, padding=3 * dilation),
+                wn_conv(dim, dim, 7, dilation=dilation, padding=3 * dilation, groups=groups),
                 Snake1d(dim),
-                _conv(dim, dim, 1),
+                wn_conv(dim, dim, 1),
             ]
         )
 
     def forward(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        return x + _run(self.block, x, lengths)[0], lengths
+        return x + run_layers(self.block, x, lengths)[0], lengths
 
 
-def _residual_units(dim: int) -> list[nn.Module]:
-    return [ResidualUnit(dim, dilation) for dilation in (1, 3, 9)]
+def residual_units(dim: int, groups: int = 1) -> list[nn.Module]:
+    return [ResidualUnit(dim, dilation, groups) for dilation in (1, 3, 9)]
 
 
-class _Block(nn.Module):
+class Block(LengthAware):
     """An encoder or decoder block: its ``block`` layers in order."""
 
     def __init__(self, layers: list[nn.Module]) -> None:
@@ -96,14 +104,15 @@ class _Block(nn.Module):
         self.block = nn.ModuleList(layers)
 
     def forward(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        return _run(self.block, x, lengths)
+        return run_layers(self.block, x, lengths)
 
 
-def _run(layers: nn.ModuleList, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+def run_layers(layers: nn.ModuleList, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
     """Run ``layers`` in order; after every convolution, zero each item past the length it
-    would have there alone (Snake and tanh keep zeros zero)."""
+    would have there alone (Snake and tanh keep zeros zero). A layer that takes lengths
+    itself (a block, SNAC's attention and noise) gets them."""
     for layer in layers:
-        if isinstance(layer, (ResidualUnit, _Block)):
+        if isinstance(layer, LengthAware):
             x, lengths = layer(x, lengths)
             continue
         x = layer(x)
@@ -121,17 +130,17 @@ class DacEncoder(nn.Module):
         arch = config.dac
         assert arch is not None
         dim = arch.encoder_dim
-        layers: list[nn.Module] = [_conv(1, dim, 7, padding=3)]
+        layers: list[nn.Module] = [wn_conv(1, dim, 7, padding=3)]
         for stride in config.ratios:
             dim *= 2
-            down = _conv(dim // 2, dim, 2 * stride, stride, padding=math.ceil(stride / 2))
-            layers.append(_Block([*_residual_units(dim // 2), Snake1d(dim // 2), down]))
-        layers += [Snake1d(dim), _conv(dim, config.latent_dim, 3, padding=1)]
+            down = wn_conv(dim // 2, dim, 2 * stride, stride, padding=math.ceil(stride / 2))
+            layers.append(Block([*residual_units(dim // 2), Snake1d(dim // 2), down]))
+        layers += [Snake1d(dim), wn_conv(dim, config.latent_dim, 3, padding=1)]
         self.block = nn.ModuleList(layers)
         self.hop_length = config.hop_length
 
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
-        return _run(self.block, x, None if frames is None else frames * self.hop_length)[0]
+        return run_layers(self.block, x, None if frames is None else frames * self.hop_length)[0]
 
 
 class DacDecoder(nn.Module):
@@ -143,20 +152,20 @@ class DacDecoder(nn.Module):
         arch = config.dac
         assert arch is not None
         channels = arch.decoder_dim
-        layers: list[nn.Module] = [_conv(config.latent_dim, channels, 7, padding=3)]
+        layers: list[nn.Module] = [wn_conv(config.latent_dim, channels, 7, padding=3)]
         out = channels
         for i, stride in enumerate(arch.decoder_rates):
             dim, out = channels // 2**i, channels // 2 ** (i + 1)
             up = weight_norm(
                 nn.ConvTranspose1d(dim, out, 2 * stride, stride, padding=math.ceil(stride / 2))
             )
-            layers.append(_Block([Snake1d(dim), up, *_residual_units(out)]))
-        layers += [Snake1d(out), _conv(out, 1, 7, padding=3), nn.Tanh()]
+            layers.append(Block([Snake1d(dim), up, *residual_units(out)]))
+        layers += [Snake1d(out), wn_conv(out, 1, 7, padding=3), nn.Tanh()]
         self.model = nn.ModuleList(layers)
         self.hop_length = config.hop_length
 
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
-        audio = _run(self.model, x, frames)[0]
+        audio = run_layers(self.model, x, frames)[0]
         return F.pad(audio, (0, x.shape[-1] * self.hop_length - audio.shape[-1]))
 
 
@@ -165,8 +174,8 @@ class FactorisedVQ(nn.Module):
 
     def __init__(self, dim: int, size: int, code_dim: int) -> None:
         super().__init__()
-        self.in_proj = _conv(dim, code_dim, 1)
-        self.out_proj = _conv(code_dim, dim, 1)
+        self.in_proj = wn_conv(dim, code_dim, 1)
+        self.out_proj = wn_conv(code_dim, dim, 1)
         self.codebook = nn.Embedding(size, code_dim)
 
     def nearest(self, projected: Tensor) -> Tensor:

@@ -41,7 +41,7 @@ from academicodec.models.original import (
     weight_norm_name,
 )
 
-SOURCE_FAMILIES = ("hificodec", "encodec", "dac")
+SOURCE_FAMILIES = ("hificodec", "encodec", "dac", "mimi", "snac")
 HF_CONFIG, HF_WEIGHTS, HF_BIN = "config.json", "model.safetensors", "pytorch_model.bin"
 # What an error in the settings a source implies is attributed to (not "--set").
 SETTINGS = "the source's settings (and --set)"
@@ -79,6 +79,14 @@ def _import_file(
     path: Path, config_json: str | Path | None, preset: str | Path | None,
     overrides: dict[str, Any],
 ) -> CodecModel:  # fmt: skip
+    if path.suffix in (".safetensors", ".sft"):
+        weights = _load_safetensors(path)
+        if any(k.startswith("quantizer.rvq_first.") for k in weights):
+            return _import_moshi_mimi(path, weights, preset, overrides)
+        raise UserError(
+            f"{path} is not a codec checkpoint we know: a safetensors file of a codec is "
+            "Kyutai's Mimi (quantizer.rvq_first.*); for a Hugging Face model give its folder"
+        )
     state = load_original_state(path)
     if not isinstance(state, dict):
         raise UserError(f"{path} does not hold a state dict")
@@ -154,6 +162,90 @@ def _meta_encodec_config(
         bandwidths.append(layers * per_q)
     values["encodec.bandwidths"] = [round(b, 6) for b in bandwidths]
     return load_codec_config(preset or "meta_encodec_24khz", {**values, **overrides}, SETTINGS)
+
+
+def _import_moshi_mimi(
+    path: Path, weights: dict[str, Tensor], preset: str | Path | None,
+    overrides: dict[str, Any],
+) -> CodecModel:  # fmt: skip
+    """The moshi package's Mimi file (``tokenizer-e351c8d8-checkpoint125.safetensors``):
+    plain weights, moshi's names. It holds no config: widths, ratios and codebooks are read
+    from the tensors; heads and attention context (not in any tensor) are Mimi's (8, 250)
+    unless ``--set mimi.num_heads=... mimi.context=...`` says otherwise."""
+    mapped = {_moshi_name(k): v for k, v in weights.items()}
+    config = _mimi_config(path, mapped, preset, {"source": f"mimi {path.name}", **overrides})
+    return _finish(config, mapped, path)
+
+
+# moshi's top-level modules -> ours (our encoder holds SEANet, transformer and downsample).
+_MOSHI_PARTS = (
+    ("encoder_transformer.", "encoder.transformer."),
+    ("decoder_transformer.", "decoder.transformer."),
+    ("downsample.", "encoder.downsample."),
+    ("upsample.", "decoder.upsample."),
+    ("encoder.", "encoder.seanet."),
+    ("decoder.", "decoder.seanet."),
+)
+
+
+def _moshi_name(key: str) -> str:
+    for theirs, ours in _MOSHI_PARTS:
+        if key.startswith(theirs):
+            key = ours + key[len(theirs) :]
+            break
+    # moshi's load hook accepts the fused names of its older files
+    key = re.sub(r"\.self_attn\.in_proj_weight$", ".self_attn.in_projs.0.weight", key)
+    key = re.sub(r"\.self_attn\.in_proj\.weight$", ".self_attn.in_projs.0.weight", key)
+    return re.sub(r"\.self_attn\.out_proj\.weight$", ".self_attn.out_projs.0.weight", key)
+
+
+def _mimi_config(
+    path: Path, weights: dict[str, Tensor], preset: str | Path | None,
+    overrides: dict[str, Any],
+) -> CodecConfig:  # fmt: skip
+    def tensor(key: str) -> Tensor:
+        if key not in weights:
+            raise UserError(f"{path} is not a Mimi checkpoint: no {key}")
+        return weights[key]
+
+    def count(pattern: str) -> int:
+        return len({m.group(1) for k in weights if (m := re.match(pattern, k))})
+
+    first = tensor("encoder.seanet.model.0.conv.conv.weight")
+    convs = sorted(
+        int(m.group(1))
+        for k in weights
+        if (m := re.match(r"encoder\.seanet\.model\.(\d+)\.conv\.conv\.weight$", k))
+    )
+    kernels = [weights[f"encoder.seanet.model.{i}.conv.conv.weight"].shape[-1] for i in convs]
+    last = weights[f"encoder.seanet.model.{convs[-1]}.conv.conv.weight"]
+    resblocks = count(r"encoder\.seanet\.model\.(\d+)\.block\.")
+    layer = "encoder.transformer.transformer.layers.0."
+    book = tensor("quantizer.rvq_first.vq.layers.0._codebook.embedding_sum")
+    semantic = count(r"quantizer\.rvq_first\.vq\.layers\.(\d+)\.")
+    acoustic = count(r"quantizer\.rvq_rest\.vq\.layers\.(\d+)\.")
+    values: dict[str, Any] = {
+        "ratios": [k // 2 for k in reversed(kernels[1:-1])],
+        "latent_dim": last.shape[0],
+        "codebook_size": book.shape[0],
+        "mimi.n_filters": first.shape[0],
+        "mimi.kernel_size": first.shape[-1],
+        "mimi.last_kernel_size": last.shape[-1],
+        "mimi.n_residual_layers": max(1, resblocks // max(1, len(kernels) - 2)),
+        "mimi.residual_kernel_size": tensor(
+            f"encoder.seanet.model.{convs[0] + 1}.block.1.conv.conv.weight"
+        ).shape[-1],
+        "mimi.downsample_stride": tensor("encoder.downsample.conv.conv.conv.weight").shape[-1]
+        // 2,
+        "mimi.d_model": tensor(layer + "norm1.weight").shape[0],
+        "mimi.num_layers": count(r"encoder\.transformer\.transformer\.layers\.(\d+)\."),
+        "mimi.dim_feedforward": tensor(layer + "linear1.weight").shape[0],
+        "mimi.layer_scale": layer + "layer_scale_1.scale" in weights,
+        "mimi.codebook_dim": book.shape[1],
+        "mimi.n_q": semantic + acoustic,
+        "mimi.n_q_semantic": semantic,
+    }
+    return load_codec_config(preset or "kyutai_mimi", {**values, **overrides}, SETTINGS)
 
 
 def _conv_key(index: int) -> str:
@@ -241,6 +333,9 @@ def _import_hf_folder(
         raise UserError(f"{config_path} is not readable JSON: {exc}") from exc
     kind = hf.get("model_type")
     weights = _hf_weights(weights_path)
+    if kind is None and "vq_strides" in hf:  # the snac package's folders carry no model_type
+        config = _snac_config(config_path, hf, preset, {"source": f"snac {folder.name}", **overrides})
+        return _finish(config, {weight_norm_name(k): v for k, v in weights.items()}, weights_path)
     source = {"source": f"hf-{kind} {folder.name}"}
     if kind == "encodec":
         config = _hf_encodec_config(config_path, hf, preset, {**source, **overrides})
@@ -267,6 +362,40 @@ def _import_hf_folder(
             f"{config_path}: model_type {kind!r} is not supported (encodec and dac are)"
         )
     return _finish(config, mapped, weights_path)
+
+
+def _snac_config(
+    path: Path, hf: dict[str, Any], preset: str | Path | None, overrides: dict[str, Any]
+) -> CodecConfig:
+    defaults = {  # snac.SNAC()'s defaults, for keys a config leaves out
+        "sampling_rate": 44100, "encoder_dim": 64, "encoder_rates": [3, 3, 7, 7],
+        "latent_dim": None, "decoder_dim": 1536, "decoder_rates": [7, 7, 3, 3],
+        "attn_window_size": 32, "codebook_size": 4096, "codebook_dim": 8,
+        "vq_strides": [8, 4, 2, 1], "noise": True, "depthwise": True,
+    }  # fmt: skip
+    unknown = sorted(set(hf) - set(defaults))
+    if unknown:
+        raise UserError(f"{path}: SNAC settings {unknown} are not supported")
+    args = {**defaults, **hf}
+    rates = list(args["encoder_rates"])
+    latent = args["latent_dim"] or args["encoder_dim"] * 2 ** len(rates)
+    if latent != args["encoder_dim"] * 2 ** len(rates):
+        raise UserError(f"{path}: latent_dim {latent} other than the encoder's width is not supported")
+    values = {
+        "sample_rate": int(args["sampling_rate"]),
+        "ratios": rates,
+        "latent_dim": latent,
+        "codebook_size": args["codebook_size"],
+        "snac.encoder_dim": args["encoder_dim"],
+        "snac.decoder_dim": args["decoder_dim"],
+        "snac.decoder_rates": list(args["decoder_rates"]),
+        "snac.attn_window_size": args["attn_window_size"] or 0,
+        "snac.codebook_dim": args["codebook_dim"],
+        "snac.vq_strides": list(args["vq_strides"]),
+        "snac.noise": bool(args["noise"]),
+        "snac.depthwise": bool(args["depthwise"]),
+    }
+    return load_codec_config(preset or "snac_24khz", {**values, **overrides}, SETTINGS)
 
 
 def _hf_weights(path: Path) -> dict[str, Tensor]:
