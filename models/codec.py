@@ -195,9 +195,14 @@ class CodecModel(nn.Module, ABC):
 
         def work(rows: Tensor) -> Tensor:
             part = codes[rows, :, : int(valid[rows].max())]
-            return self.decoder(
-                self.quantizer.decode(part), None if lengths is None else valid[rows]
-            )
+            latent = self.quantizer.decode(part)
+            if lengths is None:
+                return self.decoder(latent, None)
+            # Zero the latent past each item's frames (the codewords of its padding codes),
+            # which a non-causal decoder's first convolution would otherwise read.
+            steps = latent.shape[-1] // part.shape[-1]  # latent steps a frame (SNAC: > 1)
+            latent = latent * length_mask(valid[rows] * steps, latent.shape[-1])
+            return self.decoder(latent, valid[rows])
 
         parts = run_groups(groups, work, runner)
         if len(groups) == 1 and lengths is None:

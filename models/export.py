@@ -107,7 +107,7 @@ def load_codec(path: str | Path, **overrides: Any) -> CodecModel:
     path = resolve_source(path)
     dotted = dotted_keys(overrides)
     if (path.is_dir() and (path / CONFIG_NAME).is_file()) or (
-        path.is_file() and path.suffix == ".safetensors"
+        path.is_file() and path.suffix == ".safetensors" and (path.parent / CONFIG_NAME).is_file()
     ):
         return _load_export(path if path.is_dir() else path.parent, dotted)
     if path.is_dir() and not (path / "config.json").is_file():

@@ -1,0 +1,187 @@
+"""Mimi and SNAC (issue 22): the codecs of Moshi/Sesame-style speech LMs and Orpheus TTS,
+imported onto our own length-aware implementations.
+
+Fixtures (tests/fixtures/pretrained/, made by make_fixtures.py with moshi 0.2.13 and snac
+1.2.1): a small Mimi in moshi's safetensors format (4 heads, attention context 8 frames so
+the clips reach the window) and two small SNACs in the snac package's folder format, one
+without and one with local attention. Each stores what the reference gave for three speech
+clips alone and batched with zero padding.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from academicodec.models import load_codec
+from academicodec.models import mimi as mimi_module
+from academicodec.models.pretrained import import_codec
+from academicodec.models.snac import split_levels
+from tests.helpers import run_cli
+from tests.models.test_pretrained import FIXTURES, _batch, _clips, _one_line_failure, _reference
+
+# The moshi file holds no config; heads and context are Mimi's unless set.
+MIMI_SETS = {"mimi.num_heads": 4, "mimi.context": 8}
+SOURCES = {
+    "mimi_small": ("mimi_small.safetensors", "mimi", MIMI_SETS),
+    "snac_small": ("snac_small", "snac", {}),
+    "snac_attention_small": ("snac_attention_small", "snac", {}),
+}
+
+
+def _import(name: str):
+    source, _, sets = SOURCES[name]
+    return import_codec(FIXTURES / source, overrides=sets)
+
+
+def _ours_as_reference(model, codes: torch.Tensor) -> np.ndarray:
+    """Our [K, F] codes in the fixture's layout (SNAC: every level in time order)."""
+    if model.config.family != "snac":
+        return codes.numpy()
+    return np.concatenate([level.numpy() for level in split_levels(codes, model.config.snac.levels)])
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_codes_and_audio_equal_the_reference(name: str) -> None:
+    reference = _reference(name)
+    model = _import(name)
+    assert model.config.family == SOURCES[name][1] and not model.training
+    with torch.no_grad():
+        for i, clip in enumerate(_clips(reference)):
+            codes = model.encode(clip[None, None])[0]
+            assert np.array_equal(_ours_as_reference(model, codes), reference[f"codes{i}"])
+            expected = reference[f"decoded{i}"]
+            decoded = model.decode(codes[None])[0, 0].numpy()
+            assert decoded.shape == expected.shape
+            error = np.abs(decoded - expected).max()
+            assert error <= 1e-4, f"clip {i}: {error}"
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_batched_equals_one_at_a_time(name: str) -> None:
+    reference = _reference(name)
+    model = _import(name)
+    clips = _clips(reference)
+    wav, lengths = _batch(clips)
+    with torch.no_grad():
+        batched = model.encode(wav, lengths)
+        for i, clip in enumerate(clips):
+            alone = model.encode(clip[None, None])[0]
+            frames = alone.shape[-1]
+            assert frames == model.num_frames(len(clip))
+            assert torch.equal(batched[i, :, :frames], alone), f"clip {i}"
+            assert torch.all(batched[i, :, frames:] == 0)
+        # decoding a padded batch gives each item its own audio
+        audio = model.decode(batched, (lengths + model.hop_length - 1) // model.hop_length)
+        for i, clip in enumerate(clips):
+            alone = model.decode(model.encode(clip[None, None]))[0, 0]
+            assert torch.allclose(audio[i, 0, : len(alone)], alone, atol=1e-5)
+    differs = [float((reference[f"codes{i}"] != reference[f"batched{i}"]).mean()) for i in range(3)]
+    print(f"{name}: reference batched != alone on {differs} of codes; ours 0")
+
+
+def test_mimi_codebooks_are_a_prefix_and_bandwidths_count_them() -> None:
+    model = _import("mimi_small")
+    assert model.supported_n_q() == list(range(1, 9))
+    clip = _clips(_reference("mimi_small"))[2][None, None]
+    with torch.no_grad():
+        full = model.encode(clip)
+        for n_q in (1, 2, 8):
+            assert torch.equal(model.encode(clip, n_q=n_q)[0], full[0, :n_q])
+    # 12.5 Hz x log2(64) bits = 0.075 kbps a codebook
+    assert model.resolve_n_q(kbps=0.6) == 8
+    assert model.resolve_n_q(kbps=0.075) == 1
+
+
+def test_mimi_full_size_bitrates() -> None:
+    from academicodec.models.codec import build_codec
+
+    config = build_codec("kyutai_mimi").config
+    assert config.hop_length == 1920 and config.frame_rate == 12.5
+    assert config.num_codebooks == 32 and config.codebook_size == 2048
+    model = build_codec("kyutai_mimi")
+    assert model.resolve_n_q(kbps=1.1) == 8  # Moshi's 8 codebooks
+    assert model.supported_n_q() == list(range(1, 33))
+
+
+def test_mimi_attention_in_blocks_equals_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long inputs attend block by block (memory linear in length): same result."""
+    model = _import("mimi_small")
+    clip = _clips(_reference("mimi_small"))[2][None, None]
+    with torch.no_grad():
+        whole = model.encoder(torch.nn.functional.pad(clip, (0, -clip.shape[-1] % 1920)))
+        codes = model.encode(clip)
+        monkeypatch.setattr(mimi_module, "ATTENTION_BLOCK", 5)
+        blocked = model.encoder(torch.nn.functional.pad(clip, (0, -clip.shape[-1] % 1920)))
+        assert torch.allclose(whole, blocked, atol=1e-6)
+        assert torch.equal(model.encode(clip), codes)
+
+
+def test_snac_layout_is_one_frame_of_every_level() -> None:
+    """24 kHz: a frame is 2048 samples holding 1 + 2 + 4 codes; split_levels gives SNAC's
+    own per-level arrays, and the Orpheus order is a fixed permutation of a frame."""
+    model = _import("snac_small")
+    assert model.config.snac.levels == (1, 2, 4) and model.num_codebooks == 7
+    assert model.hop_length == 2048 and model.supported_n_q() == [7]
+    codes = torch.arange(14).view(1, 7, 2)  # two frames
+    levels = split_levels(codes, (1, 2, 4))
+    assert [level.tolist() for level in levels] == [
+        [[0, 1]], [[2, 4, 3, 5]], [[6, 8, 10, 12, 7, 9, 11, 13]]
+    ]
+    orpheus = codes[0, [0, 1, 3, 4, 2, 5, 6]].t().reshape(-1)  # docs/tokenize.md's recipe
+    l0, l1, l2 = (level[0] for level in levels)
+    frame0 = [l0[0], l1[0], l2[0], l2[1], l1[1], l2[2], l2[3]]
+    assert orpheus[:7].tolist() == [int(v) for v in frame0]
+    with pytest.raises(Exception, match="--n-q 3"):
+        model.resolve_n_q(n_q=3)
+
+
+def test_cli_import_then_load(tmp_path: Path) -> None:
+    for name, (source, family, sets) in SOURCES.items():
+        out = tmp_path / name
+        flags = [f"--set={k}={v}" for k, v in sets.items()]
+        result = run_cli("import", str(FIXTURES / source), str(out), "--family", family, *flags)
+        assert result.returncode == 0, result.stderr
+        config = yaml.safe_load((out / "config.yaml").read_text())
+        assert config["family"] == family and config["source"].endswith(source)
+        model = load_codec(out)
+        reference = _reference(name)
+        with torch.no_grad():
+            codes = model.encode(_clips(reference)[1][None, None])[0]
+        assert np.array_equal(_ours_as_reference(model, codes), reference["codes1"])
+
+
+def test_mismatched_files_and_variants_are_one_line_errors(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(FIXTURES / "mimi_small.safetensors"))
+    del tensors["decoder.model.0.conv.conv.bias"]
+    save_file(tensors, str(tmp_path / "tokenizer-broken.safetensors"))
+    line = _one_line_failure(tmp_path, tmp_path / "tokenizer-broken.safetensors")
+    assert "missing keys (1)" in line and "decoder.seanet.model.0.conv.conv.bias" in line
+
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    assert "not a codec checkpoint we know" in _one_line_failure(
+        tmp_path, tmp_path / "other.safetensors"
+    )
+
+    folder = tmp_path / "snac_32khz"
+    shutil.copytree(FIXTURES / "snac_small", folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "stereo": True}))
+    assert "SNAC settings ['stereo'] are not supported" in _one_line_failure(tmp_path, folder)
+
+
+@pytest.mark.parametrize("preset", ["kyutai_mimi", "snac_24khz"])
+def test_import_only_for_training(tmp_path: Path, preset: str) -> None:
+    result = run_cli(
+        "train", "--preset", preset, "--data", str(tmp_path), "--out", str(tmp_path / "run")
+    )
+    assert result.returncode == 2 and "import" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
