@@ -56,8 +56,27 @@ ORIGINAL_PARAMETERS = {
 RELEASED_PREFIXES = ("academicodec_", "meta_", "dac_")
 
 
+# Import-only speech-LM codecs (no training forward): rate, hop, frames/s, codebooks, size,
+# kbps at all codebooks, and every parameter as the reference package counts them (moshi
+# 0.2.13 get_mimi(None); snac 1.2.1 SNAC(**snac_24khz's config.json)).
+SPEECH_LM = {
+    "kyutai_mimi": (24000, 1920, 12.5, 32, 2048, 4.4, 79_308_609),
+    "snac_24khz": (24000, 2048, 24000 / 2048, 7, 4096, 0.984375, 19_842_914),
+}
+
+
 def test_every_preset_is_in_the_table() -> None:
-    assert set(preset_names()) == set(TABLE)
+    assert set(preset_names()) == set(TABLE) | set(SPEECH_LM)
+
+
+@pytest.mark.parametrize("name", sorted(SPEECH_LM))
+def test_speech_lm_preset_matches_the_reference(name: str) -> None:
+    model = build_codec(name)
+    rate, hop, fps, books, size, kbps, parameters = SPEECH_LM[name]
+    assert (model.sample_rate, model.hop_length, model.frame_rate) == (rate, hop, fps)
+    assert (model.num_codebooks, model.codebook_size) == (books, size)
+    assert model.bitrate_kbps() == pytest.approx(kbps)
+    assert sum(p.numel() for p in model.parameters()) == parameters
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
