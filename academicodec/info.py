@@ -109,6 +109,7 @@ def _codes(folder: Path, items: bool) -> dict[str, Any]:
         "num_codebooks": index.num_codebooks,
         "codebook_size": index.codebook_size,
         "frame_rate": index.frame_rate,
+        **({"code_layout": index.code_layout} if index.code_layout else {}),
         "sample_rate": index.sample_rate,
         "model": index.model,
         "preset": index.preset,

@@ -110,6 +110,11 @@ class CodecModel(nn.Module, ABC):
             raise UserError(f"--n-q {n_q}: this model takes {listed} codebooks")
         return n_q
 
+    def code_layout(self) -> dict[str, Any] | None:
+        """How a frame's code rows split into codebooks of other rates; None when every
+        row is one codebook at ``frame_rate`` (all families but SNAC)."""
+        return None
+
     def num_frames(self, samples: int) -> int:
         return math.ceil(samples / self.hop_length)
 
@@ -333,6 +338,18 @@ class SnacCodec(CodecModel):
     def supported_n_q(self) -> list[int]:
         """All levels: SNAC's decoder needs every one."""
         return [self.num_codebooks]
+
+    def code_layout(self) -> dict[str, Any]:
+        """Rows of a frame, level by level (docs/tokenize.md, "Multi-rate codes")."""
+        arch = self.config.snac
+        assert arch is not None
+        encoder_rate = self.sample_rate / (self.hop_length // arch.span)
+        return {
+            "kind": "levels",
+            "levels": list(arch.levels),
+            "level_rates_hz": [round(encoder_rate / s, 4) for s in arch.vq_strides],
+            "rows": "level by level; within a level, in time order",
+        }
 
     def latent(
         self, wav: Tensor, lengths: Tensor | None = None

@@ -49,8 +49,14 @@ def wn_conv(
 ) -> nn.Module:  # fmt: skip
     return weight_norm(
         nn.Conv1d(
-            channels_in, channels_out, kernel, stride, padding=padding, dilation=dilation,
-            groups=groups, bias=bias,
+            channels_in,
+            channels_out,
+            kernel,
+            stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
         )
     )
 
@@ -107,7 +113,9 @@ class Block(LengthAware):
         return run_layers(self.block, x, lengths)
 
 
-def run_layers(layers: nn.ModuleList, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+def run_layers(
+    layers: nn.ModuleList, x: Tensor, lengths: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
     """Run ``layers`` in order; after every convolution, zero each item past the length it
     would have there alone (Snake and tanh keep zeros zero). A layer that takes lengths
     itself (a block, SNAC's attention and noise) gets them."""

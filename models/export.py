@@ -95,6 +95,7 @@ def model_summary(model: CodecModel) -> dict[str, Any]:
         "num_codebooks": model.num_codebooks,
         "codebook_size": model.codebook_size,
         "bitrates_kbps": {n: round(model.bitrate_kbps(n), 4) for n in model.supported_n_q()},
+        **({"code_layout": layout} if (layout := model.code_layout()) else {}),
     }
 
 

@@ -235,8 +235,7 @@ def _mimi_config(
         "mimi.residual_kernel_size": tensor(
             f"encoder.seanet.model.{convs[0] + 1}.block.1.conv.conv.weight"
         ).shape[-1],
-        "mimi.downsample_stride": tensor("encoder.downsample.conv.conv.conv.weight").shape[-1]
-        // 2,
+        "mimi.downsample_stride": tensor("encoder.downsample.conv.conv.conv.weight").shape[-1] // 2,
         "mimi.d_model": tensor(layer + "norm1.weight").shape[0],
         "mimi.num_layers": count(r"encoder\.transformer\.transformer\.layers\.(\d+)\."),
         "mimi.dim_feedforward": tensor(layer + "linear1.weight").shape[0],
@@ -334,7 +333,9 @@ def _import_hf_folder(
     kind = hf.get("model_type")
     weights = _hf_weights(weights_path)
     if kind is None and "vq_strides" in hf:  # the snac package's folders carry no model_type
-        config = _snac_config(config_path, hf, preset, {"source": f"snac {folder.name}", **overrides})
+        config = _snac_config(
+            config_path, hf, preset, {"source": f"snac {folder.name}", **overrides}
+        )
         return _finish(config, {weight_norm_name(k): v for k, v in weights.items()}, weights_path)
     source = {"source": f"hf-{kind} {folder.name}"}
     if kind == "encodec":
@@ -380,7 +381,9 @@ def _snac_config(
     rates = list(args["encoder_rates"])
     latent = args["latent_dim"] or args["encoder_dim"] * 2 ** len(rates)
     if latent != args["encoder_dim"] * 2 ** len(rates):
-        raise UserError(f"{path}: latent_dim {latent} other than the encoder's width is not supported")
+        raise UserError(
+            f"{path}: latent_dim {latent} other than the encoder's width is not supported"
+        )
     values = {
         "sample_rate": int(args["sampling_rate"]),
         "ratios": rates,

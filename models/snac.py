@@ -193,9 +193,7 @@ class MultiRateVQ(nn.Module):
         assert arch is not None
         self.arch: SnacArch = arch
         dim, size, code_dim = config.latent_dim, config.codebook_size, arch.codebook_dim
-        self.quantizers = nn.ModuleList(
-            FactorisedVQ(dim, size, code_dim) for _ in arch.vq_strides
-        )
+        self.quantizers = nn.ModuleList(FactorisedVQ(dim, size, code_dim) for _ in arch.vq_strides)
 
     @torch.no_grad()
     def encode(self, latent: Tensor, mask: Tensor | None = None, n_q: int | None = None) -> Tensor:

@@ -64,6 +64,9 @@ class CodesIndex(Result):
     torch_version: str | None = None
     tool_version: str = ""
     speed: dict[str, Any] | None = None
+    # Multi-rate codes (SNAC): how a frame's rows split into levels (CodecModel.code_layout);
+    # None: every row is one codebook at frame_rate.
+    code_layout: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class CodesIndex(Result):
             "device_type": self.device_type,
             "torch_version": self.torch_version,
             "speed": self.speed,
+            "code_layout": self.code_layout,
             "plan": self.plan,
             "formats": {
                 fmt: [asdict(shard) for shard in shards] for fmt, shards in self.formats.items()
@@ -113,6 +117,7 @@ class CodesIndex(Result):
             torch_version=data.get("torch_version"),
             tool_version=data.get("tool_version", ""),
             speed=data.get("speed"),
+            code_layout=data.get("code_layout"),
         )
 
     def files(self) -> set[str]:

@@ -540,6 +540,7 @@ def _index(
         frame_rate=model.frame_rate,
         sample_rate=model.sample_rate,
         hop_length=model.hop_length,
+        code_layout=model.code_layout(),
         precision=settings.precision,
         compile=settings.compile,
         device_type="+".join(sorted({r.get("device_type", "cpu") for r in records})),

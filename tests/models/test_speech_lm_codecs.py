@@ -44,7 +44,9 @@ def _ours_as_reference(model, codes: torch.Tensor) -> np.ndarray:
     """Our [K, F] codes in the fixture's layout (SNAC: every level in time order)."""
     if model.config.family != "snac":
         return codes.numpy()
-    return np.concatenate([level.numpy() for level in split_levels(codes, model.config.snac.levels)])
+    return np.concatenate(
+        [level.numpy() for level in split_levels(codes, model.config.snac.levels)]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -132,7 +134,9 @@ def test_snac_layout_is_one_frame_of_every_level() -> None:
     codes = torch.arange(14).view(1, 7, 2)  # two frames
     levels = split_levels(codes, (1, 2, 4))
     assert [level.tolist() for level in levels] == [
-        [[0, 1]], [[2, 4, 3, 5]], [[6, 8, 10, 12, 7, 9, 11, 13]]
+        [[0, 1]],
+        [[2, 4, 3, 5]],
+        [[6, 8, 10, 12, 7, 9, 11, 13]],
     ]
     orpheus = codes[0, [0, 1, 3, 4, 2, 5, 6]].t().reshape(-1)  # docs/tokenize.md's recipe
     l0, l1, l2 = (level[0] for level in levels)
