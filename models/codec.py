@@ -110,6 +110,12 @@ class CodecModel(nn.Module, ABC):
             raise UserError(f"--n-q {n_q}: this model takes {listed} codebooks")
         return n_q
 
+    @property
+    def latent_steps(self) -> int:
+        """Encoder latent steps in one code frame: 1, but for SNAC, whose frame spans
+        several encoder frames (the mask of ``latent`` and ``decode`` count frames)."""
+        return 1
+
     def code_layout(self) -> dict[str, Any] | None:
         """How a frame's code rows split into codebooks of other rates; None when every
         row is one codebook at ``frame_rate`` (all families but SNAC)."""
@@ -205,8 +211,8 @@ class CodecModel(nn.Module, ABC):
                 return self.decoder(latent, None)
             # Zero the latent past each item's frames (the codewords of its padding codes),
             # which a non-causal decoder's first convolution would otherwise read.
-            steps = latent.shape[-1] // part.shape[-1]  # latent steps a frame (SNAC: > 1)
-            latent = latent * length_mask(valid[rows] * steps, latent.shape[-1])
+            steps = valid[rows] * self.latent_steps
+            latent = latent * length_mask(steps, latent.shape[-1])
             return self.decoder(latent, valid[rows])
 
         parts = run_groups(groups, work, runner)
@@ -241,7 +247,8 @@ class CodecModel(nn.Module, ABC):
         """Encoder output [B, D, F], its frame mask and valid frames per item."""
         padded, frames = self._frame(wav, lengths)
         latent = self.encoder(padded, frames)
-        mask = None if frames is None else length_mask(frames, latent.shape[-1])
+        steps = latent.shape[-1] // self.latent_steps
+        mask = None if frames is None else length_mask(frames, steps)
         return latent, mask, frames
 
     def training_n_q(self, seed: int, step: int) -> int:
@@ -335,6 +342,10 @@ class SnacCodec(CodecModel):
         self.quantizer = MultiRateVQ(config)
         self.decoder = SnacDecoder(config)
 
+    @property
+    def latent_steps(self) -> int:
+        return self.config.snac.span  # type: ignore[union-attr]
+
     def supported_n_q(self) -> list[int]:
         """All levels: SNAC's decoder needs every one."""
         return [self.num_codebooks]
@@ -350,16 +361,6 @@ class SnacCodec(CodecModel):
             "level_rates_hz": [round(encoder_rate / s, 4) for s in arch.vq_strides],
             "rows": "level by level; within a level, in time order",
         }
-
-    def latent(
-        self, wav: Tensor, lengths: Tensor | None = None
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """The latent at encoder frames; the mask at our (code) frames."""
-        padded, frames = self._frame(wav, lengths)
-        latent = self.encoder(padded, frames)
-        steps = latent.shape[-1] // self.config.snac.span  # type: ignore[union-attr]
-        mask = None if frames is None else length_mask(frames, steps)
-        return latent, mask, frames
 
 
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {

@@ -130,6 +130,20 @@ def run_layers(
     return x, lengths
 
 
+def encoder_blocks(
+    dim: int, rates: tuple[int, ...], depthwise: bool = False
+) -> tuple[list[nn.Module], int]:
+    """The input conv and one downsampling block per rate (DAC's, and SNAC's with
+    ``depthwise`` residual units); the layers and the width they end at."""
+    layers: list[nn.Module] = [wn_conv(1, dim, 7, padding=3)]
+    for stride in rates:
+        groups = dim if depthwise else 1
+        down = wn_conv(dim, dim * 2, 2 * stride, stride, padding=math.ceil(stride / 2))
+        layers.append(Block([*residual_units(dim, groups), Snake1d(dim), down]))
+        dim *= 2
+    return layers, dim
+
+
 class DacEncoder(nn.Module):
     """Waveform [B, 1, F * hop] -> latent [B, D, F]."""
 
@@ -137,12 +151,7 @@ class DacEncoder(nn.Module):
         super().__init__()
         arch = config.dac
         assert arch is not None
-        dim = arch.encoder_dim
-        layers: list[nn.Module] = [wn_conv(1, dim, 7, padding=3)]
-        for stride in config.ratios:
-            dim *= 2
-            down = wn_conv(dim // 2, dim, 2 * stride, stride, padding=math.ceil(stride / 2))
-            layers.append(Block([*residual_units(dim // 2), Snake1d(dim // 2), down]))
+        layers, dim = encoder_blocks(arch.encoder_dim, config.ratios)
         layers += [Snake1d(dim), wn_conv(dim, config.latent_dim, 3, padding=1)]
         self.block = nn.ModuleList(layers)
         self.hop_length = config.hop_length

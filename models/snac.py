@@ -35,12 +35,12 @@ from academicodec.models.dac import (
     FactorisedVQ,
     LengthAware,
     Snake1d,
+    encoder_blocks,
     residual_units,
     run_layers,
-    weight_norm,
     wn_conv,
 )
-from academicodec.models.layers import apply_mask, length_mask
+from academicodec.models.layers import apply_mask, length_mask, weight_norm
 
 NOISE_SEED = 0
 
@@ -121,13 +121,7 @@ class SnacEncoder(nn.Module):
         super().__init__()
         arch = config.snac
         assert arch is not None
-        dim = arch.encoder_dim
-        layers: list[nn.Module] = [wn_conv(1, dim, 7, padding=3)]
-        for stride in config.ratios:
-            dim *= 2
-            groups = dim // 2 if arch.depthwise else 1
-            down = wn_conv(dim // 2, dim, 2 * stride, stride, padding=math.ceil(stride / 2))
-            layers.append(Block([*residual_units(dim // 2, groups), Snake1d(dim // 2), down]))
+        layers, dim = encoder_blocks(arch.encoder_dim, config.ratios, arch.depthwise)
         if arch.attn_window_size:
             layers.append(LocalAttention(dim, arch.attn_window_size))
         layers.append(wn_conv(dim, dim, 7, padding=3, groups=dim if arch.depthwise else 1))

@@ -89,19 +89,26 @@ def test_batched_equals_one_at_a_time(name: str) -> None:
     figures)."""
     reference = _reference(name)
     model = import_codec(FIXTURES / SOURCES[name][0])
-    clips = _clips(reference)
+    assert_batched_equals_alone(model, _clips(reference))
+    reference_differs = [
+        float((reference[f"codes{i}"] != reference[f"batched{i}"]).mean()) for i in range(3)
+    ]
+    print(f"{name}: reference batched != alone on {reference_differs} of codes; ours 0")
+
+
+def assert_batched_equals_alone(model, clips: list[torch.Tensor]) -> torch.Tensor:
+    """Each clip's codes in one zero-padded ``encode(wav, lengths)`` call are its codes
+    alone, and code 0 past its frames; returns the batched codes."""
     wav, lengths = _batch(clips)
     with torch.no_grad():
         batched = model.encode(wav, lengths)
         for i, clip in enumerate(clips):
             alone = model.encode(clip[None, None])[0]
             frames = alone.shape[-1]
+            assert frames == model.num_frames(len(clip))
             assert torch.equal(batched[i, :, :frames], alone), f"clip {i}"
             assert torch.all(batched[i, :, frames:] == 0)
-    reference_differs = [
-        float((reference[f"codes{i}"] != reference[f"batched{i}"]).mean()) for i in range(3)
-    ]
-    print(f"{name}: reference batched != alone on {reference_differs} of codes; ours 0")
+    return batched
 
 
 def test_bandwidth_is_a_codebook_prefix() -> None:

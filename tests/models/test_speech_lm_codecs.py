@@ -24,7 +24,14 @@ from academicodec.models import mimi as mimi_module
 from academicodec.models.pretrained import import_codec
 from academicodec.models.snac import split_levels
 from tests.helpers import run_cli
-from tests.models.test_pretrained import FIXTURES, _batch, _clips, _one_line_failure, _reference
+from tests.models.test_pretrained import (
+    FIXTURES,
+    _batch,
+    _clips,
+    _one_line_failure,
+    _reference,
+    assert_batched_equals_alone,
+)
 
 # The moshi file holds no config; heads and context are Mimi's unless set.
 MIMI_SETS = {"mimi.num_heads": 4, "mimi.context": 8}
@@ -71,14 +78,8 @@ def test_batched_equals_one_at_a_time(name: str) -> None:
     model = _import(name)
     clips = _clips(reference)
     wav, lengths = _batch(clips)
+    batched = assert_batched_equals_alone(model, clips)
     with torch.no_grad():
-        batched = model.encode(wav, lengths)
-        for i, clip in enumerate(clips):
-            alone = model.encode(clip[None, None])[0]
-            frames = alone.shape[-1]
-            assert frames == model.num_frames(len(clip))
-            assert torch.equal(batched[i, :, :frames], alone), f"clip {i}"
-            assert torch.all(batched[i, :, frames:] == 0)
         # decoding a padded batch gives each item its own audio
         audio = model.decode(batched, (lengths + model.hop_length - 1) // model.hop_length)
         for i, clip in enumerate(clips):
