@@ -8,6 +8,7 @@ frames, so a clip's codes do not depend on what it was batched with.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from abc import ABC
@@ -120,6 +121,16 @@ class CodecModel(nn.Module, ABC):
         """How a frame's code rows split into codebooks of other rates; None when every
         row is one codebook at ``frame_rate`` (all families but SNAC)."""
         return None
+
+    # Whether ``streaming`` carries the encoder's state from one chunk to the next.
+    streams = False
+
+    def streaming(self) -> contextlib.AbstractContextManager[None]:
+        """A context for encoding one long item in consecutive hop-aligned chunks, one
+        ``encode`` call each. Where ``streams`` (Mimi), each call continues the previous
+        one and the codes are the whole item's; elsewhere chunks are independent, so frames
+        near a boundary see only their own chunk."""
+        return contextlib.nullcontext()
 
     def num_frames(self, samples: int) -> int:
         return math.ceil(samples / self.hop_length)
@@ -331,6 +342,13 @@ class MimiCodec(CodecModel):
         self.encoder = MimiEncoder(config)
         self.quantizer = SplitResidualVQ(config)
         self.decoder = MimiDecoder(config)
+
+    streams = True
+
+    def streaming(self) -> contextlib.AbstractContextManager[None]:
+        """Causal convolutions keep their last inputs and attention its keys in context
+        (``MimiEncoder.streaming``), as moshi's streaming encoder does."""
+        return self.encoder.streaming()
 
 
 class SnacCodec(CodecModel):

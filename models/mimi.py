@@ -12,17 +12,24 @@ Length-aware by construction: every layer is causal (convolutions pad on the lef
 attention looks back only), so the frames of a clip never see what follows them. The
 framing is moshi's own (zeros to a whole frame, ``ceil(T / hop)`` frames), so a clip's
 codes are the same alone, in any padded batch, and as the reference computes them.
+``compat`` gives transformers' framing instead: each strided convolution pads its own
+input's ragged end (zeros; the downsample repeats its last step), which changes a ragged
+clip's last frame.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from academicodec.models.config import CodecConfig, MimiArch
+from academicodec.models.seanet import extra_padding
 
 # Queries attended in one call: beyond this the attention runs block by block, each block
 # seeing only its keys in context, so memory grows linearly with the input's length.
@@ -40,23 +47,39 @@ class _Holder(nn.Module):
 
 class CausalConv1d(nn.Module):
     """moshi's ``StreamingConv1d`` run on a whole input: pad ``(kernel - 1) * dilation + 1 -
-    stride`` on the left (zeros, or the first step repeated), none on the right."""
+    stride`` on the left (zeros, or the first step repeated), none on the right; with
+    ``compat``, also the right end up to a whole last window in the same mode (what
+    transformers' ``MimiConv1d`` does)."""
 
     def __init__(
         self, channels_in: int, channels_out: int, kernel: int, stride: int = 1,
         dilation: int = 1, groups: int = 1, bias: bool = True, replicate: bool = False,
+        compat: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         conv = nn.Conv1d(
             channels_in, channels_out, kernel, stride, dilation=dilation, groups=groups, bias=bias
         )
         self.conv = _Holder("conv", conv)
-        self.left = (kernel - 1) * dilation + 1 - stride
-        self.replicate = replicate
+        self.kernel, self.stride = (kernel - 1) * dilation + 1, stride
+        self.left = self.kernel - stride
+        self.replicate, self.compat = replicate, compat
+        self.state: dict[str, Tensor] | None = None  # set while streaming (MimiEncoder)
 
     def forward(self, x: Tensor) -> Tensor:
         mode = "replicate" if self.replicate else "constant"
-        return self.conv.conv(F.pad(x, (self.left, 0), mode=mode))
+        right = (
+            extra_padding(x.shape[-1], self.kernel, self.stride, self.left) if self.compat else 0
+        )
+        tail = None if self.state is None else self.state.get("tail")
+        if tail is None:
+            padded = F.pad(x, (self.left, right), mode=mode)
+        else:  # the previous chunk's last inputs in place of the left padding
+            padded = F.pad(torch.cat([tail, x], -1), (0, right), mode=mode)
+        if self.state is not None:
+            end = padded.shape[-1] - right
+            self.state["tail"] = padded[..., end - self.left : end]
+        return self.conv.conv(padded)
 
 
 class CausalConvTranspose1d(nn.Module):
@@ -115,7 +138,8 @@ class MimiSEANetEncoder(nn.Module):
         for ratio in reversed(config.ratios):
             dim = mult * arch.n_filters
             layers += _resblocks(arch, dim)
-            layers += [nn.ELU(), CausalConv1d(dim, dim * 2, ratio * 2, stride=ratio)]
+            down = CausalConv1d(dim, dim * 2, ratio * 2, stride=ratio, compat=config.compat)
+            layers += [nn.ELU(), down]
             mult *= 2
         last = CausalConv1d(mult * arch.n_filters, config.latent_dim, arch.last_kernel_size)
         layers += [nn.ELU(), last]
@@ -159,33 +183,43 @@ class _LayerScale(nn.Module):
 
 class _Attention(nn.Module):
     """Causal multi-head self-attention over at most ``context`` steps, with interleaved
-    RoPE (moshi's ``StreamingMultiheadAttention`` without its streaming cache)."""
+    RoPE (moshi's ``StreamingMultiheadAttention``). While streaming (``state`` set) it keeps
+    the last ``context - 1`` rotated keys and values and the position reached, as moshi's
+    cache does, so a chunk's queries see what they would see in the whole input."""
 
     def __init__(self, dim: int, heads: int, context: int, max_period: float) -> None:
         super().__init__()
         self.in_projs = nn.ModuleList([nn.Linear(dim, 3 * dim, bias=False)])
         self.out_projs = nn.ModuleList([nn.Linear(dim, dim, bias=False)])
         self.heads, self.context, self.max_period = heads, context, max_period
+        self.state: dict[str, Any] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         batch, steps, dim = x.shape
         qkv = self.in_projs[0](x).view(batch, steps, 3, self.heads, dim // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, T, d]
-        q, k = self._rope(q), self._rope(k)
-        if steps <= ATTENTION_BLOCK:
-            out = F.scaled_dot_product_attention(q, k, v, self._mask(0, steps, 0, steps, x))
-        else:
-            out = torch.cat(
-                [self._block(q, k, v, start) for start in range(0, steps, ATTENTION_BLOCK)], 2
-            )
+        state = self.state
+        offset = 0 if state is None else state.get("offset", 0)
+        q, k = self._rope(q, offset), self._rope(k, offset)
+        if state is not None:
+            if "k" in state:
+                k, v = torch.cat([state["k"], k], 2), torch.cat([state["v"], v], 2)
+            keep = k.shape[2] - min(k.shape[2], self.context - 1)
+            state.update(k=k[:, :, keep:], v=v[:, :, keep:], offset=offset + steps)
+        past = k.shape[2] - steps  # keys before the first query
+        out = torch.cat(
+            [self._block(q, k, v, start, past) for start in range(0, steps, ATTENTION_BLOCK)], 2
+        )
         return self.out_projs[0](out.transpose(1, 2).reshape(batch, steps, dim))
 
-    def _block(self, q: Tensor, k: Tensor, v: Tensor, start: int) -> Tensor:
+    def _block(self, q: Tensor, k: Tensor, v: Tensor, start: int, past: int) -> Tensor:
+        """Queries ``start`` up to ``ATTENTION_BLOCK`` later, with only the keys in their
+        context (memory linear in the input's length); query i is key ``i + past``."""
         end = min(start + ATTENTION_BLOCK, q.shape[2])
-        first = max(0, start - self.context + 1)
-        mask = self._mask(start, end, first, end, q)
+        first = max(0, start + past - self.context + 1)
+        mask = self._mask(start + past, end + past, first, end + past, q)
         return F.scaled_dot_product_attention(
-            q[:, :, start:end], k[:, :, first:end], v[:, :, first:end], mask
+            q[:, :, start:end], k[:, :, first : end + past], v[:, :, first : end + past], mask
         )
 
     def _mask(self, q0: int, q1: int, k0: int, k1: int, like: Tensor) -> Tensor:
@@ -195,14 +229,16 @@ class _Attention(nn.Module):
         )
         return (delta >= 0) & (delta < self.context)
 
-    def _rope(self, x: Tensor) -> Tensor:
-        """Rotate pairs (2i, 2i + 1) by t / max_period^(2i / d), in float32 as moshi does."""
+    def _rope(self, x: Tensor, offset: int) -> Tensor:
+        """Rotate pairs (2i, 2i + 1) by t / max_period^(2i / d), t counted from ``offset``,
+        in float32 as moshi does."""
         steps, dim = x.shape[2], x.shape[3]
         freqs = torch.exp(
             torch.arange(dim // 2, device=x.device, dtype=torch.float32)
             * (-math.log(self.max_period) * 2 / dim)
         )
-        angles = freqs * torch.arange(steps, device=x.device, dtype=torch.float32)[:, None]
+        positions = torch.arange(offset, offset + steps, device=x.device, dtype=torch.float32)
+        angles = freqs * positions[:, None]
         cos, sin = torch.cos(angles), torch.sin(angles)
         pairs = x.view(*x.shape[:-1], dim // 2, 2)
         real, imag = pairs[..., 0].float(), pairs[..., 1].float()
@@ -273,12 +309,27 @@ class MimiEncoder(nn.Module):
             "conv",
             CausalConv1d(
                 config.latent_dim, config.latent_dim, 2 * stride, stride, bias=False,
-                replicate=True,
+                replicate=True, compat=config.compat,
             ),
         )  # fmt: skip
 
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
         return self.downsample.conv(self.transformer(self.seanet(x)))
+
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[None]:
+        """Within it, successive calls on consecutive chunks of one input (each a whole
+        number of frames) continue one another: every convolution keeps its last inputs,
+        every attention layer its keys in context and position. The codes are then those
+        of the whole input, at the memory of one chunk."""
+        stateful = [m for m in self.modules() if isinstance(m, (CausalConv1d, _Attention))]
+        for module in stateful:
+            module.state = {}
+        try:
+            yield
+        finally:
+            for module in stateful:
+                module.state = None
 
 
 class MimiDecoder(nn.Module):

@@ -247,6 +247,120 @@ def _mimi_config(
     return load_codec_config(preset or "kyutai_mimi", {**values, **overrides}, SETTINGS)
 
 
+def _import_hf_mimi(
+    path: Path, weights_path: Path, hf: dict[str, Any], weights: dict[str, Tensor],
+    preset: str | Path | None, overrides: dict[str, Any],
+) -> CodecModel:  # fmt: skip
+    """transformers' Mimi folder (``kyutai/mimi``): its names mapped onto moshi's, then
+    imported as moshi's file is. Heads, attention window and RoPE base come from
+    ``config.json`` (no tensor holds them); settings our Mimi does not have are refused."""
+    hidden = hf.get("hidden_size", 512)
+    heads = hf.get("num_attention_heads", 8)
+    rope = hf.get("rope_parameters") or {}
+    unsupported = {
+        "audio_channels": (hf.get("audio_channels", 1), 1),
+        "use_causal_conv": (hf.get("use_causal_conv", True), True),
+        "use_conv_shortcut": (hf.get("use_conv_shortcut", False), False),
+        "pad_mode": (hf.get("pad_mode", "constant"), "constant"),
+        "trim_right_ratio": (hf.get("trim_right_ratio", 1.0), 1.0),
+        "hidden_act": (hf.get("hidden_act", "gelu"), "gelu"),
+        "attention_bias": (hf.get("attention_bias", False), False),
+        "norm_eps": (hf.get("norm_eps", 1e-5), 1e-5),
+        "num_key_value_heads": (hf.get("num_key_value_heads", heads), heads),
+        "head_dim": (hf.get("head_dim") or hidden // heads, hidden // heads),
+        "upsample_groups": (hf.get("upsample_groups", hidden), hidden),
+        "rope_type": (rope.get("rope_type", "default"), "default"),
+    }
+    for key, (value, wanted) in unsupported.items():
+        if value != wanted:
+            raise UserError(
+                f"{path}: {key} = {value!r} is not supported (Mimi as Kyutai released it has "
+                f"{key} = {wanted!r})"
+            )
+    values = {
+        "sample_rate": hf.get("sampling_rate", 24000),
+        "mimi.num_heads": heads,
+        "mimi.context": hf.get("sliding_window", 250),
+        "mimi.max_period": float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
+        "mimi.dilation_base": hf.get("dilation_growth_rate", 2),
+        "mimi.compress": hf.get("compress", 2),
+    }
+    renamed = _hf_mimi_to_moshi(weights_path, weights, heads)
+    mapped = {_moshi_name(k): v for k, v in renamed.items()}
+    config = _mimi_config(weights_path, mapped, preset, {**values, **overrides})
+    given = hf.get("frame_rate") or hf.get("_frame_rate")
+    if given is not None and abs(float(given) - config.frame_rate) > 1e-6:
+        raise UserError(
+            f"{path}: frame_rate {given} does not match its weights' {config.frame_rate} Hz "
+            f"({config.sample_rate} Hz / hop {config.hop_length})"
+        )
+    # The SEANet decoder's transposed convs hold the same names as its convs in transformers.
+    with torch.device("meta"):  # names only: nothing allocated
+        ours = set(build_codec(config).state_dict())
+    for key in [k for k in mapped if k.startswith("decoder.seanet.") and k not in ours]:
+        transposed = key.replace(".conv.conv.", ".convtr.convtr.")
+        if transposed in ours:
+            mapped[transposed] = mapped.pop(key)
+    return _finish(config, mapped, weights_path)
+
+
+# transformers' Mimi names -> moshi's (regex, replacement), applied in order.
+_HF_MIMI_NAMES = (
+    (r"^(encoder|decoder)\.layers\.(\d+)\.conv\.", r"\1.model.\2.conv.conv."),
+    (
+        r"^(encoder|decoder)\.layers\.(\d+)\.block\.(\d+)\.conv\.",
+        r"\1.model.\2.block.\3.conv.conv.",
+    ),
+    (r"^downsample\.conv\.", "downsample.conv.conv.conv."),
+    (r"^upsample\.conv\.", "upsample.convtr.convtr.convtr."),
+    (r"^(encoder|decoder)_transformer\.layers\.", r"\1_transformer.transformer.layers."),
+    (r"\.input_layernorm\.", ".norm1."),
+    (r"\.post_attention_layernorm\.", ".norm2."),
+    (r"\.mlp\.fc1\.", ".linear1."),
+    (r"\.mlp\.fc2\.", ".linear2."),
+    (r"\.self_attn_layer_scale\.", ".layer_scale_1."),
+    (r"\.mlp_layer_scale\.", ".layer_scale_2."),
+    (r"\.self_attn\.o_proj\.weight$", ".self_attn.out_proj.weight"),
+    (r"^quantizer\.semantic_residual_vector_quantizer\.", "quantizer.rvq_first."),
+    (r"^quantizer\.acoustic_residual_vector_quantizer\.", "quantizer.rvq_rest."),
+    (r"\.layers\.(\d+)\.codebook\.embed_sum$", r".vq.layers.\1._codebook.embedding_sum"),
+    (r"\.layers\.(\d+)\.codebook\.cluster_usage$", r".vq.layers.\1._codebook.cluster_usage"),
+    (r"\.layers\.(\d+)\.codebook\.initialized$", r".vq.layers.\1._codebook._initialized"),
+)
+
+
+def _hf_mimi_to_moshi(
+    path: Path, weights: dict[str, Tensor], heads: int
+) -> dict[str, Tensor]:
+    """Renamed, and each layer's q/k/v fused into moshi's ``in_proj_weight``. transformers'
+    conversion reordered the q and k rows of every head for its half-split RoPE (pairs
+    ``(i, i + d/2)``); moshi's (ours) rotates interleaved pairs ``(2i, 2i + 1)``: undone
+    here."""
+    mapped: dict[str, Tensor] = {}
+    parts: dict[str, dict[str, Tensor]] = {}
+    for key, value in weights.items():
+        fused = re.match(r"^(.+\.self_attn)\.([qkv])_proj\.weight$", key)
+        if fused:
+            parts.setdefault(fused.group(1), {})[fused.group(2)] = value
+            continue
+        for pattern, replacement in _HF_MIMI_NAMES:
+            key = re.sub(pattern, replacement, key)
+        mapped[key] = value
+    for stem, qkv in parts.items():
+        if set(qkv) != {"q", "k", "v"}:
+            missing = sorted(f"{stem}.{p}_proj.weight" for p in "qkv" if p not in qkv)
+            raise UserError(f"{path} is not a complete Mimi checkpoint: no {', '.join(missing)}")
+        q, k = (_interleave_rope_rows(qkv[p], heads) for p in "qk")
+        name = stem.replace("_transformer.layers.", "_transformer.transformer.layers.")
+        mapped[name + ".in_proj_weight"] = torch.cat([q, k, qkv["v"]])
+    return mapped
+
+
+def _interleave_rope_rows(weight: Tensor, heads: int) -> Tensor:
+    rows, columns = weight.shape
+    return weight.view(heads, 2, rows // heads // 2, columns).transpose(1, 2).reshape(rows, columns)
+
+
 def _conv_key(index: int) -> str:
     return f"encoder.model.{index}.conv.conv.parametrizations.weight.original1"
 
@@ -342,6 +456,10 @@ def _import_hf_folder(
         config = _hf_encodec_config(config_path, hf, preset, {**source, **overrides})
         model = build_codec(config)
         mapped = _hf_encodec_keys(weights, set(model.state_dict()))
+    elif kind == "mimi":
+        return _import_hf_mimi(
+            config_path, weights_path, hf, weights, preset, {**source, **overrides}
+        )
     elif kind == "dac":
         config = _dac_config(
             config_path,
@@ -360,7 +478,7 @@ def _import_hf_folder(
         mapped = _hf_dac_keys(weights, len(config.ratios), len(config.dac.decoder_rates))  # type: ignore[union-attr]
     else:
         raise UserError(
-            f"{config_path}: model_type {kind!r} is not supported (encodec and dac are)"
+            f"{config_path}: model_type {kind!r} is not supported (encodec, dac and mimi are)"
         )
     return _finish(config, mapped, weights_path)
 

@@ -51,7 +51,7 @@ class SConv1d(nn.Module):
     def forward(self, x: Tensor, mask: Mask = None) -> Tensor:
         left, right = self.padding
         if self.compat:
-            right += _extra_padding(x.shape[-1], self.kernel, self.stride, self.padding_total)
+            right += extra_padding(x.shape[-1], self.kernel, self.stride, self.padding_total)
         if self.pad_mode == "zeros":
             return self.conv(F.pad(x, (left, right)))
         if mask is None:
@@ -60,7 +60,7 @@ class SConv1d(nn.Module):
         return self.conv(_reflect_pad_per_item(x, valid, left, right))
 
 
-def _extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
+def extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
     """encodec's ``get_extra_padding_for_conv1d``: pad so the last window is complete."""
     frames = (length - kernel + padding_total) / stride + 1
     ideal = (math.ceil(frames) - 1) * stride + (kernel - padding_total)

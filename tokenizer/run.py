@@ -3,7 +3,8 @@
 Reading, decoding and resampling run in DataLoader workers; the model encodes batches of
 length-sorted items with ``lengths`` (so batching never changes the codes); each item is
 trimmed to ``ceil(samples / hop)`` frames. Items longer than ``max_chunk_seconds`` are
-encoded in hop-aligned, non-overlapping chunks, one at a time, so memory stays bounded.
+encoded in hop-aligned, non-overlapping chunks, one at a time, so memory stays bounded
+(a model that streams, Mimi, carries its state from chunk to chunk).
 Ranks take disjoint, duration-balanced slices (``plan``); finished output shards are
 recorded and kept by a re-run, so a killed run resumes to the same output.
 """
@@ -433,20 +434,21 @@ def _encode(
     if wav.shape[0] == 1 and int(lengths[0]) > chunk:
         total, hop = int(lengths[0]), model.hop_length
         parts = []
-        for start in range(0, total, chunk):
-            size = min(total, start + chunk) - start
-            part = wav[:, :, start : start + size]
-            if grid is not None:
-                part = torch.nn.functional.pad(part, (0, chunk - size))
-            timer.shape(part.shape)
-            codes = model.encode(
-                part,
-                torch.tensor([size], device=wav.device),
-                settings.n_q,
-                runner,
-                one_call=grid is not None,  # else one item cut to its length: no masks
-            )
-            parts.append(codes[0, :, : math.ceil(size / hop)])
+        with model.streaming():  # Mimi: each chunk continues the previous one
+            for start in range(0, total, chunk):
+                size = min(total, start + chunk) - start
+                part = wav[:, :, start : start + size]
+                if grid is not None:
+                    part = torch.nn.functional.pad(part, (0, chunk - size))
+                timer.shape(part.shape)
+                codes = model.encode(
+                    part,
+                    torch.tensor([size], device=wav.device),
+                    settings.n_q,
+                    runner,
+                    one_call=grid is not None,  # else one item cut to its length: no masks
+                )
+                parts.append(codes[0, :, : math.ceil(size / hop)])
         return torch.cat(parts, dim=-1)[None]
     timer.shape(wav.shape)
     return model.encode(wav, lengths, settings.n_q, runner, one_call=grid is not None)

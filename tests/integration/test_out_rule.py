@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+import yaml
 from lhotse import CutSet
 
 from academicodec.manifests import prepare
@@ -351,24 +352,46 @@ def test_import_a_hf_folder_with_pytorch_model_bin(capsys, world, tmp_path) -> N
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_import_a_repo_id_from_the_local_hf_cache(capsys, world, tmp_path, monkeypatch) -> None:
+# kyutai/mimi's config.json as the Hub has it (written by transformers 4.45): RoPE base
+# and frame rate at the top level, where transformers 5 writes rope_parameters.
+HUB_MIMI_CONFIG = {"rope_theta": 5000.0, "frame_rate": 12.5, "transformers_version": "4.45.0"}
+
+
+@pytest.mark.parametrize(
+    "repo_id, fixture",
+    [("facebook/encodec_24khz", "hf_encodec_small"), ("kyutai/mimi", "hf_mimi_small")],
+)
+def test_import_a_repo_id_from_the_local_hf_cache(
+    capsys, world, tmp_path, monkeypatch, repo_id: str, fixture: str
+) -> None:
     import shutil
 
     cache = tmp_path / "hub"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     out = tmp_path / "model"
-    line = refused(capsys, world, out, "import", "facebook/encodec_24khz", out,
-                   names="huggingface-cli download facebook/encodec_24khz")  # fmt: skip
+    line = refused(capsys, world, out, "import", repo_id, out,
+                   names=f"huggingface-cli download {repo_id}")  # fmt: skip
     assert str(cache) in line
-    repo = cache / "models--facebook--encodec_24khz"
-    shutil.copytree(FIXTURES / "hf_encodec_small", repo / "snapshots" / "0123abc")
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "0123abc"
+    shutil.copytree(FIXTURES / fixture, snapshot)
+    if repo_id == "kyutai/mimi":
+        config = json.loads((snapshot / "config.json").read_text())
+        del config["rope_parameters"]
+        (snapshot / "config.json").write_text(json.dumps({**config, **HUB_MIMI_CONFIG}))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abc")
-    ok(capsys, "import", "facebook/encodec_24khz", out)
-    ok(capsys, "import", FIXTURES / "hf_encodec_small", tmp_path / "direct")
+    ok(capsys, "import", repo_id, out)
+    ok(capsys, "import", FIXTURES / fixture, tmp_path / "direct")
     a, b = _weights(out), _weights(tmp_path / "direct")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert "source: facebook/encodec_24khz" in (out / "config.yaml").read_text()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ours, direct = (
+        yaml.safe_load((p / "config.yaml").read_text()) for p in (out, tmp_path / "direct")
+    )
+    assert ours["origin"]["source"] == repo_id
+    assert ours["source"].startswith("hf-") and ours["family"] == direct["family"]
+    assert ours["summary"] == direct["summary"]
+    assert ours[ours["family"]] == direct[direct["family"]]
 
 
 def test_our_own_run_or_checkpoint_as_a_model_says_export_first(capsys, world, tmp_path) -> None:

@@ -229,11 +229,11 @@ def test_mismatched_and_foreign_files_are_one_line_errors(tmp_path: Path) -> Non
 
 
 def test_foreign_hf_folders_are_one_line_errors(tmp_path: Path) -> None:
-    folder = tmp_path / "mimi"
+    folder = tmp_path / "xcodec2"
     shutil.copytree(FIXTURES / "hf_dac_small", folder)
     config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "model_type": "mimi"}))
-    assert "model_type 'mimi' is not supported" in _one_line_failure(tmp_path, folder)
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "xcodec2"}))
+    assert "model_type 'xcodec2' is not supported" in _one_line_failure(tmp_path, folder)
 
     stereo = tmp_path / "encodec_48khz"
     shutil.copytree(FIXTURES / "hf_encodec_small", stereo)

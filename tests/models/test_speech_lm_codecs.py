@@ -1,11 +1,13 @@
 """Mimi and SNAC (issue 22): the codecs of Moshi/Sesame-style speech LMs and Orpheus TTS,
 imported onto our own length-aware implementations.
 
-Fixtures (tests/fixtures/pretrained/, made by make_fixtures.py with moshi 0.2.13 and snac
-1.2.1): a small Mimi in moshi's safetensors format (4 heads, attention context 8 frames so
-the clips reach the window) and two small SNACs in the snac package's folder format, one
-without and one with local attention. Each stores what the reference gave for three speech
-clips alone and batched with zero padding.
+Fixtures (tests/fixtures/pretrained/, made by make_fixtures.py with moshi 0.2.13,
+transformers 5.25.0 and snac 1.2.1): a small Mimi in moshi's safetensors format (4 heads,
+attention context 8 frames so the clips reach the window), another in transformers' folder
+format (its own random weights, RoPE base 5000), and two small SNACs in the snac package's
+folder format, one without and one with local attention. Each stores what the reference
+gave for three speech clips alone and batched (zero padding; transformers with its padding
+mask).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 import torch
 import yaml
 
+from academicodec.errors import UserError
 from academicodec.models import load_codec
 from academicodec.models import mimi as mimi_module
 from academicodec.models.pretrained import import_codec
@@ -37,14 +40,21 @@ from tests.models.test_pretrained import (
 MIMI_SETS = {"mimi.num_heads": 4, "mimi.context": 8}
 SOURCES = {
     "mimi_small": ("mimi_small.safetensors", "mimi", MIMI_SETS),
+    "hf_mimi_small": ("hf_mimi_small", "mimi", {}),
     "snac_small": ("snac_small", "snac", {}),
     "snac_attention_small": ("snac_attention_small", "snac", {}),
 }
+# transformers pads the ragged end at every strided conv (moshi: the input, once): exact
+# agreement needs its framing (compat); default framing differs at most in the last frame.
+NEEDS_COMPAT = {"hf_mimi_small"}
+MIMI_SOURCES = ["mimi_small", "hf_mimi_small"]
 
 
-def _import(name: str):
+def _import(name: str, compat: bool = False):
     source, _, sets = SOURCES[name]
-    return import_codec(FIXTURES / source, overrides=sets)
+    return import_codec(
+        FIXTURES / source, overrides={**sets, **({"compat": True} if compat else {})}
+    )
 
 
 def _ours_as_reference(model, codes: torch.Tensor) -> np.ndarray:
@@ -59,7 +69,7 @@ def _ours_as_reference(model, codes: torch.Tensor) -> np.ndarray:
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_codes_and_audio_equal_the_reference(name: str) -> None:
     reference = _reference(name)
-    model = _import(name)
+    model = _import(name, compat=name in NEEDS_COMPAT)
     assert model.config.family == SOURCES[name][1] and not model.training
     with torch.no_grad():
         for i, clip in enumerate(_clips(reference)):
@@ -87,6 +97,43 @@ def test_batched_equals_one_at_a_time(name: str) -> None:
             assert torch.allclose(audio[i, 0, : len(alone)], alone, atol=1e-5)
     differs = [float((reference[f"codes{i}"] != reference[f"batched{i}"]).mean()) for i in range(3)]
     print(f"{name}: reference batched != alone on {differs} of codes; ours 0")
+
+
+def test_transformers_mimi_default_framing_differs_only_in_the_last_frame() -> None:
+    reference = _reference("hf_mimi_small")
+    model = _import("hf_mimi_small")
+    last_frame_differs = []
+    with torch.no_grad():
+        for i, clip in enumerate(_clips(reference)):
+            codes = model.encode(clip[None, None])[0].numpy()
+            assert np.array_equal(codes[:, :-1], reference[f"codes{i}"][:, :-1])
+            last_frame_differs.append(
+                not np.array_equal(codes[:, -1], reference[f"codes{i}"][:, -1])
+            )
+    print(f"hf_mimi_small default framing: last frame differs {last_frame_differs}")
+
+
+@pytest.mark.parametrize("name", MIMI_SOURCES)
+def test_mimi_streams_a_long_input_in_chunks_to_the_whole_inputs_codes(name: str) -> None:
+    """Chunks of 1, 2 and 5 frames (context 8 encoder frames = 4 code frames, so the
+    attention cache spans chunks), state carried: the codes of the whole input. Chunks
+    encoded independently differ (what the state is for)."""
+    model = _import(name)
+    reference = _reference(name)
+    clip = torch.cat([_clips(reference)[i] for i in (2, 0, 1)])[None, None]
+    hop = model.hop_length
+    with torch.no_grad():
+        whole = model.encode(clip)[0]
+        for frames in (1, 2, 5):
+            chunk = frames * hop
+            starts = range(0, clip.shape[-1], chunk)
+            with model.streaming():
+                streamed = [model.encode(clip[..., s : s + chunk])[0] for s in starts]
+            assert torch.equal(torch.cat(streamed, -1), whole), f"{frames}-frame chunks"
+            independent = torch.cat([model.encode(clip[..., s : s + chunk])[0] for s in starts], -1)
+            assert (independent != whole).float().mean() > 0.1
+        # the state is dropped on leaving: the next input starts fresh
+        assert torch.equal(model.encode(clip)[0], whole)
 
 
 def test_mimi_codebooks_are_a_prefix_and_bandwidths_count_them() -> None:
@@ -150,7 +197,8 @@ def test_snac_layout_is_one_frame_of_every_level() -> None:
 def test_cli_import_then_load(tmp_path: Path) -> None:
     for name, (source, family, sets) in SOURCES.items():
         out = tmp_path / name
-        flags = [f"--set={k}={v}" for k, v in sets.items()]
+        compat = {"compat": "true"} if name in NEEDS_COMPAT else {}
+        flags = [f"--set={k}={v}" for k, v in {**sets, **compat}.items()]
         result = run_cli("import", str(FIXTURES / source), str(out), "--family", family, *flags)
         assert result.returncode == 0, result.stderr
         config = yaml.safe_load((out / "config.yaml").read_text())
@@ -175,6 +223,21 @@ def test_mismatched_files_and_variants_are_one_line_errors(tmp_path: Path) -> No
     assert "not a codec checkpoint we know" in _one_line_failure(
         tmp_path, tmp_path / "other.safetensors"
     )
+
+    folder = tmp_path / "mimi_gqa"
+    shutil.copytree(FIXTURES / "hf_mimi_small", folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_key_value_heads": 2}))
+    assert "num_key_value_heads = 2 is not supported" in _one_line_failure(tmp_path, folder)
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_act": "silu"}))
+    with pytest.raises(UserError, match="hidden_act = 'silu' is not supported"):
+        import_codec(folder)
+    tensors = load_file(str(FIXTURES / "hf_mimi_small" / "model.safetensors"))
+    del tensors["encoder_transformer.layers.1.self_attn.k_proj.weight"]
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file(tensors, str(folder / "model.safetensors"))
+    with pytest.raises(UserError, match=r"no encoder_transformer\.layers\.1\.self_attn\.k_proj"):
+        import_codec(folder)
 
     folder = tmp_path / "snac_32khz"
     shutil.copytree(FIXTURES / "snac_small", folder)
