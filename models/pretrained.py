@@ -329,9 +329,7 @@ _HF_MIMI_NAMES = (
 )
 
 
-def _hf_mimi_to_moshi(
-    path: Path, weights: dict[str, Tensor], heads: int
-) -> dict[str, Tensor]:
+def _hf_mimi_to_moshi(path: Path, weights: dict[str, Tensor], heads: int) -> dict[str, Tensor]:
     """Renamed, and each layer's q/k/v fused into moshi's ``in_proj_weight``. transformers'
     conversion reordered the q and k rows of every head for its half-split RoPE (pairs
     ``(i, i + d/2)``); moshi's (ours) rotates interleaved pairs ``(2i, 2i + 1)``: undone
