@@ -125,11 +125,16 @@ class CodecModel(nn.Module, ABC):
     # Whether ``streaming`` carries the encoder's state from one chunk to the next.
     streams = False
 
+    @property
+    def stream_min_samples(self) -> int:
+        """The shortest chunk ``streaming`` gives the whole item's codes with."""
+        return self.hop_length
+
     def streaming(self) -> contextlib.AbstractContextManager[None]:
         """A context for encoding one long item in consecutive hop-aligned chunks, one
-        ``encode`` call each. Where ``streams`` (Mimi), each call continues the previous
-        one and the codes are the whole item's; elsewhere chunks are independent, so frames
-        near a boundary see only their own chunk."""
+        ``encode`` call each. Where ``streams`` (Mimi, Meta's causal EnCodec), each call
+        continues the previous one and the codes are the whole item's; elsewhere chunks are
+        independent, so frames near a boundary see only their own chunk."""
         return contextlib.nullcontext()
 
     def num_frames(self, samples: int) -> int:
@@ -304,6 +309,21 @@ class EncodecCodec(CodecModel):
             arch.commitment_weight,
         )
         self.decoder = SEANetDecoder(config)
+
+    @property
+    def streams(self) -> bool:  # type: ignore[override]
+        """Causal and without time-group norms (Meta's EnCodec 24 kHz): every output
+        depends only on the past, through conv tails and the LSTM's state."""
+        arch = self.config.encodec
+        assert arch is not None
+        return arch.causal and arch.encoder_norm == "none"
+
+    def streaming(self) -> contextlib.AbstractContextManager[None]:
+        return self.encoder.streaming() if self.streams else contextlib.nullcontext()
+
+    @property
+    def stream_min_samples(self) -> int:
+        return self.encoder.stream_min_samples
 
     def training_n_q(self, seed: int, step: int) -> int:
         """A random bandwidth per step (Encodec's quantizer dropout). Every rank must use

@@ -10,11 +10,29 @@ PyTorch counterpart.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations, parametrize
 
 Mask = Tensor | None  # [B, 1, T] float, 1 on valid positions
+
+
+@contextlib.contextmanager
+def streaming_state(module: nn.Module, kinds: tuple[type[nn.Module], ...]) -> Iterator[None]:
+    """Give every submodule of ``kinds`` an empty ``state`` dict for the length of the
+    context (each keeps what the next chunk of the same input needs), then drop it, so a
+    streamed item never leaks into the next call."""
+    stateful = [m for m in module.modules() if isinstance(m, kinds)]
+    for child in stateful:
+        child.state = {}
+    try:
+        yield
+    finally:
+        for child in stateful:
+            child.state = None
 
 
 def length_mask(valid: Tensor | None, length: int) -> Mask:

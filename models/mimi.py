@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from academicodec.models.config import CodecConfig, MimiArch
+from academicodec.models.layers import streaming_state
 from academicodec.models.seanet import extra_padding
 
 # Queries attended in one call: beyond this the attention runs block by block, each block
@@ -322,14 +323,8 @@ class MimiEncoder(nn.Module):
         number of frames) continue one another: every convolution keeps its last inputs,
         every attention layer its keys in context and position. The codes are then those
         of the whole input, at the memory of one chunk."""
-        stateful = [m for m in self.modules() if isinstance(m, (CausalConv1d, _Attention))]
-        for module in stateful:
-            module.state = {}
-        try:
+        with streaming_state(self, (CausalConv1d, _Attention)):
             yield
-        finally:
-            for module in stateful:
-                module.state = None
 
 
 class MimiDecoder(nn.Module):

@@ -12,6 +12,7 @@ LSTM is unidirectional, so right padding never reaches the valid frames.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -20,7 +21,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from academicodec.models.config import CodecConfig
-from academicodec.models.layers import Mask, MaskedGroupNorm, apply_mask, length_mask, weight_norm
+from academicodec.models.layers import (
+    Mask,
+    MaskedGroupNorm,
+    apply_mask,
+    length_mask,
+    streaming_state,
+    weight_norm,
+)
 
 
 class SConv1d(nn.Module):
@@ -47,17 +55,30 @@ class SConv1d(nn.Module):
         total = self.padding_total
         self.padding = (total, 0) if causal else (total - total // 2, total // 2)
         self.pad_mode, self.compat = pad_mode, compat
+        self.state: dict[str, Tensor] | None = None  # set while streaming (causal only)
 
     def forward(self, x: Tensor, mask: Mask = None) -> Tensor:
         left, right = self.padding
         if self.compat:
             right += extra_padding(x.shape[-1], self.kernel, self.stride, self.padding_total)
-        if self.pad_mode == "zeros":
-            return self.conv(F.pad(x, (left, right)))
+        if self.state is None:
+            return self.conv(self._pad(x, mask, left, right))
+        tail = self.state.get("tail")
+        if tail is None:
+            padded = self._pad(x, mask, left, right)
+        else:  # a later chunk: the previous chunk's last inputs stand for the left padding
+            padded = self._pad(torch.cat([tail, x], -1), None, 0, right)
+        end = padded.shape[-1] - right
+        self.state["tail"] = padded[..., end - left : end]
+        return self.conv(padded)
+
+    def _pad(self, x: Tensor, mask: Mask, left: int, right: int) -> Tensor:
+        if self.pad_mode == "zeros" or left == right == 0:
+            return F.pad(x, (left, right))
         if mask is None:
-            return self.conv(_reflect_pad(x, left, right))
+            return _reflect_pad(x, left, right)
         valid = mask[:, 0].sum(-1).long()
-        return self.conv(_reflect_pad_per_item(x, valid, left, right))
+        return _reflect_pad_per_item(x, valid, left, right)
 
 
 def extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
@@ -154,9 +175,13 @@ class SLSTM(nn.Module):
     def __init__(self, dim: int, layers: int) -> None:
         super().__init__()
         self.lstm = nn.LSTM(dim, dim, layers)
+        self.state: dict[str, tuple[Tensor, Tensor]] | None = None  # set while streaming
 
     def forward(self, x: Tensor) -> Tensor:
-        y, _ = self.lstm(x.permute(2, 0, 1))
+        carried = None if self.state is None else self.state.get("hc")
+        y, hc = self.lstm(x.permute(2, 0, 1), carried)
+        if self.state is not None:
+            self.state["hc"] = hc
         return (y + x.permute(2, 0, 1)).permute(1, 2, 0)
 
 
@@ -195,6 +220,25 @@ class SEANetEncoder(nn.Module):
 
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
         return _run_masked(self.model, x, frames, x.shape[-1] // self.hop_length)
+
+    def streaming(self) -> contextlib.AbstractContextManager[None]:
+        """Successive calls on consecutive whole-frame chunks of one input continue one
+        another (convolution tails, LSTM state): the whole input's latent, chunk by chunk.
+        Exact only for a causal encoder without time-group norms (``EncodecCodec.streams``)
+        and a first chunk of at least ``stream_min_samples``."""
+        return streaming_state(self, (SConv1d, SLSTM))
+
+    @property
+    def stream_min_samples(self) -> int:
+        """Reflect padding at the very start reads the ``left`` inputs after it, at every
+        conv: a first chunk shorter than ``left + 1`` inputs of some conv would be padded
+        from less than the whole input gives it. In whole frames."""
+        need, stride = 1, 1
+        for conv in (m for m in self.modules() if isinstance(m, SConv1d)):  # in order
+            if conv.pad_mode != "zeros":
+                need = max(need, (conv.padding[0] + 1) * stride)
+            stride *= conv.stride
+        return math.ceil(need / self.hop_length) * self.hop_length
 
 
 class SEANetDecoder(nn.Module):

@@ -276,9 +276,17 @@ WINDOW_SECONDS = 2 * 3600.0
 
 
 def _chunk_samples(model: CodecModel, settings: TokenizeSettings) -> int:
-    """``--max-chunk-seconds`` in whole hops (at least one)."""
+    """``--max-chunk-seconds`` in whole hops (at least one); not under what a streaming
+    model needs to give chunked items the codes of the whole item."""
     hop = model.hop_length
-    return max(1, int(settings.max_chunk_seconds * model.sample_rate) // hop) * hop
+    chunk = max(1, int(settings.max_chunk_seconds * model.sample_rate) // hop) * hop
+    if model.streams and chunk < model.stream_min_samples:
+        shortest = model.stream_min_samples / model.sample_rate
+        raise UserError(
+            f"--max-chunk-seconds {settings.max_chunk_seconds:g} is shorter than this model "
+            f"streams exactly ({shortest:.3f} s, {model.stream_min_samples // hop} frames)"
+        )
+    return chunk
 
 
 def _grid(model: CodecModel, settings: TokenizeSettings) -> ShapeGrid:

@@ -111,6 +111,36 @@ def assert_batched_equals_alone(model, clips: list[torch.Tensor]) -> torch.Tenso
     return batched
 
 
+@pytest.mark.parametrize("compat", [False, True])
+def test_meta_encodec_streams_a_long_input_to_the_whole_inputs_codes(compat: bool) -> None:
+    """Causal EnCodec (convolution tails and the LSTM's state carried): chunks of the
+    shortest exact length (7 frames: the last conv's reflect padding reads 6 frames after
+    the start), 9 and 50 frames give the whole input's codes; independent chunks do not."""
+    model = import_codec(FIXTURES / "meta_encodec_small.th", overrides={"compat": compat})
+    assert model.streams and model.stream_min_samples == 7 * model.hop_length
+    reference = _reference("meta_encodec_small")
+    clip = torch.cat([_clips(reference)[i] for i in (2, 0, 1)])[None, None]
+    with torch.no_grad():
+        whole = model.encode(clip)[0]
+        for frames in (7, 9, 50):
+            chunk = frames * model.hop_length
+            starts = range(0, clip.shape[-1], chunk)
+            with model.streaming():
+                streamed = [model.encode(clip[..., s : s + chunk])[0] for s in starts]
+            assert torch.equal(torch.cat(streamed, -1), whole), f"{frames}-frame chunks"
+            independent = torch.cat([model.encode(clip[..., s : s + chunk])[0] for s in starts], -1)
+            assert (independent != whole).float().mean() > 0.05
+
+
+def test_tokenize_refuses_chunks_shorter_than_a_streaming_model_needs() -> None:
+    from academicodec.tokenizer.run import TokenizeSettings, _chunk_samples
+
+    model = import_codec(FIXTURES / "meta_encodec_small.th")
+    assert _chunk_samples(model, TokenizeSettings(max_chunk_seconds=0.1)) == 7 * 320
+    with pytest.raises(UserError, match=r"--max-chunk-seconds 0.05 .*0\.093 s, 7 frames"):
+        _chunk_samples(model, TokenizeSettings(max_chunk_seconds=0.05))
+
+
 def test_bandwidth_is_a_codebook_prefix() -> None:
     model = import_codec(FIXTURES / "meta_encodec_small.th", overrides={"compat": True})
     reference = _reference("meta_encodec_small")
