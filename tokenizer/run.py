@@ -4,7 +4,8 @@ Reading, decoding and resampling run in DataLoader workers; the model encodes ba
 length-sorted items with ``lengths`` (so batching never changes the codes); each item is
 trimmed to ``ceil(samples / hop)`` frames. Items longer than ``max_chunk_seconds`` are
 encoded in hop-aligned, non-overlapping chunks, one at a time, so memory stays bounded
-(a model that streams, Mimi, carries its state from chunk to chunk).
+(causal models that stream - Mimi, Meta's EnCodec - carry their state from chunk to
+chunk).
 Ranks take disjoint, duration-balanced slices (``plan``); finished output shards are
 recorded and kept by a re-run, so a killed run resumes to the same output.
 """
@@ -442,7 +443,7 @@ def _encode(
     if wav.shape[0] == 1 and int(lengths[0]) > chunk:
         total, hop = int(lengths[0]), model.hop_length
         parts = []
-        with model.streaming():  # Mimi: each chunk continues the previous one
+        with model.streaming():  # a causal model continues from chunk to chunk
             for start in range(0, total, chunk):
                 size = min(total, start + chunk) - start
                 part = wav[:, :, start : start + size]
