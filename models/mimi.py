@@ -73,13 +73,16 @@ class CausalConv1d(nn.Module):
             extra_padding(x.shape[-1], self.kernel, self.stride, self.left) if self.compat else 0
         )
         tail = None if self.state is None else self.state.get("tail")
+        if self.left == right == 0:  # a 1x1 conv: nothing to pad, no copy
+            return self.conv.conv(x)
         if tail is None:
             padded = F.pad(x, (self.left, right), mode=mode)
         else:  # the previous chunk's last inputs in place of the left padding
             padded = F.pad(torch.cat([tail, x], -1), (0, right), mode=mode)
         if self.state is not None:
             end = padded.shape[-1] - right
-            self.state["tail"] = padded[..., end - self.left : end]
+            # a copy: a view would keep this layer's whole padded input alive
+            self.state["tail"] = padded[..., end - self.left : end].clone()
         return self.conv.conv(padded)
 
 
@@ -104,7 +107,9 @@ class CausalConvTranspose1d(nn.Module):
 
 
 class ResnetBlock(nn.Module):
-    """ELU, causal conv k (dilated), ELU, conv 1, plus the input (moshi's ``true_skip``)."""
+    """ELU, causal conv k (dilated), ELU, conv 1, plus the input (moshi's ``true_skip``).
+    ELUs whose input nothing else reads run in place (3% of Mimi's encode time on CPU: no
+    activation-sized allocation per layer); the first here keeps the input for the skip."""
 
     def __init__(self, dim: int, kernel: int, dilation: int, compress: int) -> None:
         super().__init__()
@@ -112,12 +117,12 @@ class ResnetBlock(nn.Module):
         self.block = nn.Sequential(
             nn.ELU(),
             CausalConv1d(dim, hidden, kernel, dilation=dilation),
-            nn.ELU(),
+            nn.ELU(inplace=True),
             CausalConv1d(hidden, dim, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.block(x)
+        return self.block(x).add_(x)  # the block's output is its own: add in place
 
 
 def _resblocks(arch: MimiArch, dim: int) -> list[nn.Module]:
@@ -140,10 +145,10 @@ class MimiSEANetEncoder(nn.Module):
             dim = mult * arch.n_filters
             layers += _resblocks(arch, dim)
             down = CausalConv1d(dim, dim * 2, ratio * 2, stride=ratio, compat=config.compat)
-            layers += [nn.ELU(), down]
+            layers += [nn.ELU(inplace=True), down]
             mult *= 2
         last = CausalConv1d(mult * arch.n_filters, config.latent_dim, arch.last_kernel_size)
-        layers += [nn.ELU(), last]
+        layers += [nn.ELU(inplace=True), last]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -163,10 +168,10 @@ class MimiSEANetDecoder(nn.Module):
         ]
         for ratio in config.ratios:
             dim = mult * arch.n_filters
-            layers += [nn.ELU(), CausalConvTranspose1d(dim, dim // 2, ratio * 2, ratio)]
+            layers += [nn.ELU(inplace=True), CausalConvTranspose1d(dim, dim // 2, ratio * 2, ratio)]
             layers += _resblocks(arch, dim // 2)
             mult //= 2
-        layers += [nn.ELU(), CausalConv1d(arch.n_filters, 1, arch.last_kernel_size)]
+        layers += [nn.ELU(inplace=True), CausalConv1d(arch.n_filters, 1, arch.last_kernel_size)]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -206,7 +211,7 @@ class _Attention(nn.Module):
             if "k" in state:
                 k, v = torch.cat([state["k"], k], 2), torch.cat([state["v"], v], 2)
             keep = k.shape[2] - min(k.shape[2], self.context - 1)
-            state.update(k=k[:, :, keep:], v=v[:, :, keep:], offset=offset + steps)
+            state.update(k=k[:, :, keep:].clone(), v=v[:, :, keep:].clone(), offset=offset + steps)
         past = k.shape[2] - steps  # keys before the first query
         out = torch.cat(
             [self._block(q, k, v, start, past) for start in range(0, steps, ATTENTION_BLOCK)], 2

@@ -69,7 +69,7 @@ class SConv1d(nn.Module):
         else:  # a later chunk: the previous chunk's last inputs stand for the left padding
             padded = self._pad(torch.cat([tail, x], -1), None, 0, right)
         end = padded.shape[-1] - right
-        self.state["tail"] = padded[..., end - left : end]
+        self.state["tail"] = padded[..., end - left : end].clone()  # not a view of it all
         return self.conv(padded)
 
     def _pad(self, x: Tensor, mask: Mask, left: int, right: int) -> Tensor:
