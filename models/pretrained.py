@@ -475,10 +475,19 @@ def _import_hf_folder(
         )
         mapped = _hf_dac_keys(weights, len(config.ratios), len(config.dac.decoder_rates))  # type: ignore[union-attr]
     else:
+        why = _NOT_YET.get(str(kind), "")
         raise UserError(
             f"{config_path}: model_type {kind!r} is not supported (encodec, dac and mimi are)"
+            + (f"; {why}" if why else "")
         )
     return _finish(config, mapped, weights_path)
+
+
+# Hugging Face model types users will try, and why they are refused.
+_NOT_YET = {
+    "xcodec2": "X-Codec2 also needs its w2v-BERT 2.0 semantic encoder and Kaldi filterbank "
+    "ported (docs/models.md, X-Codec2)",
+}
 
 
 def _snac_config(
