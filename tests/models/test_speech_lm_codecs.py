@@ -34,6 +34,7 @@ from tests.models.test_pretrained import (
     _one_line_failure,
     _reference,
     assert_batched_equals_alone,
+    assert_streams_to_whole,
 )
 
 # The moshi file holds no config; heads and context are Mimi's unless set.
@@ -119,21 +120,8 @@ def test_mimi_streams_a_long_input_in_chunks_to_the_whole_inputs_codes(name: str
     attention cache spans chunks), state carried: the codes of the whole input. Chunks
     encoded independently differ (what the state is for)."""
     model = _import(name)
-    reference = _reference(name)
-    clip = torch.cat([_clips(reference)[i] for i in (2, 0, 1)])[None, None]
-    hop = model.hop_length
-    with torch.no_grad():
-        whole = model.encode(clip)[0]
-        for frames in (1, 2, 5):
-            chunk = frames * hop
-            starts = range(0, clip.shape[-1], chunk)
-            with model.streaming():
-                streamed = [model.encode(clip[..., s : s + chunk])[0] for s in starts]
-            assert torch.equal(torch.cat(streamed, -1), whole), f"{frames}-frame chunks"
-            independent = torch.cat([model.encode(clip[..., s : s + chunk])[0] for s in starts], -1)
-            assert (independent != whole).float().mean() > 0.1
-        # the state is dropped on leaving: the next input starts fresh
-        assert torch.equal(model.encode(clip)[0], whole)
+    assert model.streams and model.stream_min_samples == model.hop_length
+    assert_streams_to_whole(model, _reference(name), (1, 2, 5), 0.1)
 
 
 def test_mimi_codebooks_are_a_prefix_and_bandwidths_count_them() -> None:
