@@ -439,7 +439,12 @@ def tokenize(
         ),
     ] = None,
     max_chunk_seconds: Annotated[
-        float, typer.Option(min=0.001, help="Longer items: chunked.")
+        float,
+        typer.Option(
+            min=0.001,
+            help="Longer items: encoded in chunks (causal models - Mimi, Meta's EnCodec - "
+            "stream through them: the whole item's codes).",
+        ),
     ] = 20.0,
     items_per_shard: Annotated[int, typer.Option(min=1, help="Items per output shard.")] = 1000,
     n_q: Annotated[int | None, typer.Option("--n-q", min=1, help="Codebooks to keep.")] = None,
