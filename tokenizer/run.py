@@ -141,6 +141,11 @@ def tokenize(
     # The plan records the codebooks a bandwidth gives, not the bandwidth.
     n_q = model.resolve_n_q(settings.n_q, settings.bandwidth)
     settings = replace(settings, n_q=n_q, bandwidth=None)
+    if model.codebook_size > CODE_LIMIT:
+        raise UserError(
+            f"{model_path}: codebooks of {model.codebook_size:,} codes do not fit the int16 "
+            f"code files (at most {CODE_LIMIT:,}); tokenize does not support such models yet"
+        )
     model_sha = checkpoint_sha256(model_file)  # hashed once: the plan and the index use it
     texts = TextTokenizer(storage.local_copy(text_model)) if text_model else None
     items, skipped = collect_items(list(inputs), out_dir.workdir(".inputs"), settings.verify)
@@ -271,6 +276,9 @@ class _Window:
     owners: list[tuple[int, int]]
     specs: list[BatchSpec]
 
+
+# Codes are written as int16 (all three formats): the largest codebook they hold.
+CODE_LIMIT = 2**15
 
 # One-call windows hold this much audio (their codes wait in memory until written).
 WINDOW_SECONDS = 2 * 3600.0
