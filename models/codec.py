@@ -122,7 +122,7 @@ class CodecModel(nn.Module, ABC):
         row is one codebook at ``frame_rate`` (all families but SNAC)."""
         return None
 
-    # Whether ``streaming`` carries the encoder's state from one chunk to the next.
+    # Whether the encoder's ``streaming()`` carries its state from one chunk to the next.
     streams = False
 
     @property
@@ -135,7 +135,7 @@ class CodecModel(nn.Module, ABC):
         ``encode`` call each. Where ``streams`` (Mimi, Meta's causal EnCodec), each call
         continues the previous one and the codes are the whole item's; elsewhere chunks are
         independent, so frames near a boundary see only their own chunk."""
-        return contextlib.nullcontext()
+        return self.encoder.streaming() if self.streams else contextlib.nullcontext()
 
     def num_frames(self, samples: int) -> int:
         return math.ceil(samples / self.hop_length)
@@ -318,9 +318,6 @@ class EncodecCodec(CodecModel):
         assert arch is not None
         return arch.causal and arch.encoder_norm == "none"
 
-    def streaming(self) -> contextlib.AbstractContextManager[None]:
-        return self.encoder.streaming() if self.streams else contextlib.nullcontext()
-
     @property
     def stream_min_samples(self) -> int:
         return self.encoder.stream_min_samples
@@ -363,12 +360,7 @@ class MimiCodec(CodecModel):
         self.quantizer = SplitResidualVQ(config)
         self.decoder = MimiDecoder(config)
 
-    streams = True
-
-    def streaming(self) -> contextlib.AbstractContextManager[None]:
-        """Causal convolutions keep their last inputs and attention its keys in context
-        (``MimiEncoder.streaming``), as moshi's streaming encoder does."""
-        return self.encoder.streaming()
+    streams = True  # causal: ``MimiEncoder.streaming``, as moshi's streaming encoder
 
 
 class SnacCodec(CodecModel):

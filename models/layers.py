@@ -11,7 +11,7 @@ PyTorch counterpart.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +33,22 @@ def streaming_state(module: nn.Module, kinds: tuple[type[nn.Module], ...]) -> It
     finally:
         for child in stateful:
             child.state = None
+
+
+def stream_padded(
+    state: dict[str, Tensor] | None, x: Tensor, left: int, right: int,
+    pad: Callable[[Tensor, int, int], Tensor],
+) -> Tensor:  # fmt: skip
+    """``pad(x, left, right)`` for a causal conv. While streaming (``state`` set, see
+    ``streaming_state``) a later chunk's left padding is the previous chunk's last
+    ``left`` inputs, and this chunk's are kept for the next: a copy, since a view would
+    keep the layer's whole padded input alive."""
+    tail = None if state is None else state.get("tail")
+    padded = pad(x, left, right) if tail is None else pad(torch.cat([tail, x], -1), 0, right)
+    if state is not None:
+        end = padded.shape[-1] - right
+        state["tail"] = padded[..., end - left : end].clone()
+    return padded
 
 
 def length_mask(valid: Tensor | None, length: int) -> Mask:

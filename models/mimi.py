@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from academicodec.models.config import CodecConfig, MimiArch
-from academicodec.models.layers import streaming_state
+from academicodec.models.layers import stream_padded, streaming_state
 from academicodec.models.seanet import extra_padding
 
 # Queries attended in one call: beyond this the attention runs block by block, each block
@@ -72,18 +71,13 @@ class CausalConv1d(nn.Module):
         right = (
             extra_padding(x.shape[-1], self.kernel, self.stride, self.left) if self.compat else 0
         )
-        tail = None if self.state is None else self.state.get("tail")
         if self.left == right == 0:  # a 1x1 conv: nothing to pad, no copy
             return self.conv.conv(x)
-        if tail is None:
-            padded = F.pad(x, (self.left, right), mode=mode)
-        else:  # the previous chunk's last inputs in place of the left padding
-            padded = F.pad(torch.cat([tail, x], -1), (0, right), mode=mode)
-        if self.state is not None:
-            end = padded.shape[-1] - right
-            # a copy: a view would keep this layer's whole padded input alive
-            self.state["tail"] = padded[..., end - self.left : end].clone()
-        return self.conv.conv(padded)
+
+        def pad(t: Tensor, left: int, right: int) -> Tensor:
+            return F.pad(t, (left, right), mode=mode)
+
+        return self.conv.conv(stream_padded(self.state, x, self.left, right, pad))
 
 
 class CausalConvTranspose1d(nn.Module):
@@ -322,14 +316,12 @@ class MimiEncoder(nn.Module):
     def forward(self, x: Tensor, frames: Tensor | None = None) -> Tensor:
         return self.downsample.conv(self.transformer(self.seanet(x)))
 
-    @contextlib.contextmanager
-    def streaming(self) -> Iterator[None]:
+    def streaming(self) -> contextlib.AbstractContextManager[None]:
         """Within it, successive calls on consecutive chunks of one input (each a whole
         number of frames) continue one another: every convolution keeps its last inputs,
         every attention layer its keys in context and position. The codes are then those
         of the whole input, at the memory of one chunk."""
-        with streaming_state(self, (CausalConv1d, _Attention)):
-            yield
+        return streaming_state(self, (CausalConv1d, _Attention))
 
 
 class MimiDecoder(nn.Module):

@@ -26,6 +26,7 @@ from academicodec.models.layers import (
     MaskedGroupNorm,
     apply_mask,
     length_mask,
+    stream_padded,
     streaming_state,
     weight_norm,
 )
@@ -61,24 +62,17 @@ class SConv1d(nn.Module):
         left, right = self.padding
         if self.compat:
             right += extra_padding(x.shape[-1], self.kernel, self.stride, self.padding_total)
-        if self.state is None:
-            return self.conv(self._pad(x, mask, left, right))
-        tail = self.state.get("tail")
-        if tail is None:
-            padded = self._pad(x, mask, left, right)
-        else:  # a later chunk: the previous chunk's last inputs stand for the left padding
-            padded = self._pad(torch.cat([tail, x], -1), None, 0, right)
-        end = padded.shape[-1] - right
-        self.state["tail"] = padded[..., end - left : end].clone()  # not a view of it all
-        return self.conv(padded)
 
-    def _pad(self, x: Tensor, mask: Mask, left: int, right: int) -> Tensor:
-        if self.pad_mode == "zeros" or left == right == 0:
-            return F.pad(x, (left, right))
-        if mask is None:
-            return _reflect_pad(x, left, right)
-        valid = mask[:, 0].sum(-1).long()
-        return _reflect_pad_per_item(x, valid, left, right)
+        def pad(t: Tensor, left: int, right: int) -> Tensor:
+            # (a later streamed chunk pads only on the right, and only in compat: no masks)
+            if self.pad_mode == "zeros" or left == right == 0:
+                return F.pad(t, (left, right))
+            if mask is None:
+                return _reflect_pad(t, left, right)
+            valid = mask[:, 0].sum(-1).long()
+            return _reflect_pad_per_item(t, valid, left, right)
+
+        return self.conv(stream_padded(self.state, x, left, right, pad))
 
 
 def extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
