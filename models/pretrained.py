@@ -43,6 +43,7 @@ from academicodec.models.original import (
 
 SOURCE_FAMILIES = ("hificodec", "encodec", "dac", "mimi", "snac")
 HF_CONFIG, HF_WEIGHTS, HF_BIN = "config.json", "model.safetensors", "pytorch_model.bin"
+HF_MODEL_TYPES = ("encodec", "dac", "mimi")  # transformers folders we import
 # What an error in the settings a source implies is attributed to (not "--set").
 SETTINGS = "the source's settings (and --set)"
 META_ENCODEC_BANDWIDTHS_Q = (2, 4, 8, 16, 32)  # codebooks at 1.5/3/6/12/24 kbps (24 kHz)
@@ -271,12 +272,7 @@ def _import_hf_mimi(
         "upsample_groups": (hf.get("upsample_groups", hidden), hidden),
         "rope_type": (rope.get("rope_type", "default"), "default"),
     }
-    for key, (value, wanted) in unsupported.items():
-        if value != wanted:
-            raise UserError(
-                f"{path}: {key} = {value!r} is not supported (Mimi as Kyutai released it has "
-                f"{key} = {wanted!r})"
-            )
+    _refuse_unsupported(path, unsupported, "Mimi as Kyutai released it has")
     values = {
         "sample_rate": hf.get("sampling_rate", 24000),
         "mimi.num_heads": heads,
@@ -295,8 +291,7 @@ def _import_hf_mimi(
             f"({config.sample_rate} Hz / hop {config.hop_length})"
         )
     # The SEANet decoder's transposed convs hold the same names as its convs in transformers.
-    with torch.device("meta"):  # names only: nothing allocated
-        ours = set(build_codec(config).state_dict())
+    ours = _our_names(config)
     for key in [k for k in mapped if k.startswith("decoder.seanet.") and k not in ours]:
         transposed = key.replace(".conv.conv.", ".convtr.convtr.")
         if transposed in ours:
@@ -443,8 +438,16 @@ def _import_hf_folder(
     except (OSError, ValueError) as exc:
         raise UserError(f"{config_path} is not readable JSON: {exc}") from exc
     kind = hf.get("model_type")
+    snac = kind is None and "vq_strides" in hf  # the snac package's folders: no model_type
+    if not snac and kind not in HF_MODEL_TYPES:  # refused before reading its weights
+        why = _NOT_YET.get(str(kind), "")
+        raise UserError(
+            f"{config_path}: model_type {kind!r} is not supported "
+            f"({', '.join(HF_MODEL_TYPES[:-1])} and {HF_MODEL_TYPES[-1]} are)"
+            + (f"; {why}" if why else "")
+        )
     weights = _hf_weights(weights_path)
-    if kind is None and "vq_strides" in hf:  # the snac package's folders carry no model_type
+    if snac:
         config = _snac_config(
             config_path, hf, preset, {"source": f"snac {folder.name}", **overrides}
         )
@@ -452,13 +455,12 @@ def _import_hf_folder(
     source = {"source": f"hf-{kind} {folder.name}"}
     if kind == "encodec":
         config = _hf_encodec_config(config_path, hf, preset, {**source, **overrides})
-        model = build_codec(config)
-        mapped = _hf_encodec_keys(weights, set(model.state_dict()))
+        mapped = _hf_encodec_keys(weights, _our_names(config))
     elif kind == "mimi":
         return _import_hf_mimi(
             config_path, weights_path, hf, weights, preset, {**source, **overrides}
         )
-    elif kind == "dac":
+    else:  # dac
         config = _dac_config(
             config_path,
             sample_rate=hf.get("sampling_rate", 16000),
@@ -474,12 +476,6 @@ def _import_hf_folder(
             overrides={**source, **overrides},
         )
         mapped = _hf_dac_keys(weights, len(config.ratios), len(config.dac.decoder_rates))  # type: ignore[union-attr]
-    else:
-        why = _NOT_YET.get(str(kind), "")
-        raise UserError(
-            f"{config_path}: model_type {kind!r} is not supported (encodec, dac and mimi are)"
-            + (f"; {why}" if why else "")
-        )
     return _finish(config, mapped, weights_path)
 
 
@@ -559,12 +555,7 @@ def _hf_encodec_config(
         "use_conv_shortcut": (hf.get("use_conv_shortcut", True), True),
         "trim_right_ratio": (hf.get("trim_right_ratio", 1.0), 1.0),
     }
-    for key, (value, wanted) in unsupported.items():
-        if value != wanted:
-            raise UserError(
-                f"{path}: {key} = {value!r} is not supported (only EnCodec 24 kHz-style mono "
-                f"models, {key} = {wanted!r})"
-            )
+    _refuse_unsupported(path, unsupported, "only EnCodec 24 kHz-style mono models,")
     hidden = hf.get("hidden_size", 128)
     if hf.get("codebook_dim", hidden) != hidden:
         raise UserError(f"{path}: codebook_dim must equal hidden_size ({hidden})")
@@ -650,6 +641,23 @@ def _hf_dac_block_part(side: str, rest: str) -> str:
 
 
 # --- shared -------------------------------------------------------------------------------
+
+
+def _refuse_unsupported(path: Path, settings: dict[str, tuple[Any, Any]], holds: str) -> None:
+    """``settings``: name -> (the source's value, the only one we build); one line for the
+    first that differs, ``holds`` saying which models have the wanted value."""
+    for key, (value, wanted) in settings.items():
+        if value != wanted:
+            raise UserError(
+                f"{path}: {key} = {value!r} is not supported ({holds} {key} = {wanted!r})"
+            )
+
+
+def _our_names(config: CodecConfig) -> set[str]:
+    """Our tensor names for ``config``, from a model built on the meta device (nothing
+    allocated: the real one is built once, by ``_finish``)."""
+    with torch.device("meta"):
+        return set(build_codec(config).state_dict())
 
 
 def _fold_plain_weights(mapped: dict[str, Tensor], ours: dict[str, Tensor]) -> dict[str, Tensor]:
