@@ -659,11 +659,18 @@ def import_command(
     """Convert a released codec into our export, usable as --model everywhere (strict key
     mapping, weights-only loading; docs/models.md lists the sources)."""
     from academicodec.models import save_codec
-    from academicodec.models.hub import resolve_source
+    from academicodec.models.hub import RESTRICTED_FAMILIES, card_licence, resolve_source
     from academicodec.models.pretrained import import_codec
 
     model = import_codec(source, family, config, preset, parse_overrides(overrides))
-    origin = {"source": str(source), "path": str(resolve_source(source).resolve())}
+    path = resolve_source(source)
+    licence = card_licence(path)
+    if licence is not None:
+        console.print(f"licence: {licence} (the model card, {path / 'README.md'})", soft_wrap=True)
+    elif model.config.family in RESTRICTED_FAMILIES:
+        restricted = RESTRICTED_FAMILIES[model.config.family]
+        console.print(f"licence: {restricted}; no model card here", soft_wrap=True)
+    origin = {"source": str(source), "path": str(path.resolve())}
     out = save_codec(model, out_dir, origin, overwrite)
     rates = [model.bitrate_kbps(n) for n in model.supported_n_q()]
     console.print(

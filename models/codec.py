@@ -31,6 +31,7 @@ from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
 from academicodec.models.scheduling import GroupRunner, assemble, micro_batches, run_groups
 from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
 from academicodec.models.snac import MultiRateVQ, SnacDecoder, SnacEncoder
+from academicodec.models.xcodec2 import FSQ, Xcodec2Decoder, Xcodec2Encoder
 
 
 @dataclass
@@ -53,7 +54,9 @@ class CodecModel(nn.Module, ABC):
     """Encoder -> quantizer -> decoder, with the framing and masking every family shares."""
 
     encoder: nn.Module
-    quantizer: GroupResidualVQ | ResidualVQ | FactorisedResidualVQ | SplitResidualVQ | MultiRateVQ
+    quantizer: (
+        GroupResidualVQ | ResidualVQ | FactorisedResidualVQ | SplitResidualVQ | MultiRateVQ | FSQ
+    )
     decoder: nn.Module
 
     def __init__(self, config: CodecConfig) -> None:
@@ -393,6 +396,28 @@ class SnacCodec(CodecModel):
         }
 
 
+class Xcodec2Codec(CodecModel):
+    """X-Codec2 (``models/xcodec2.py``): one FSQ codebook of 65,536 codes."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        self.encoder = Xcodec2Encoder(config)
+        self.quantizer = FSQ(config)
+        self.decoder = Xcodec2Decoder(config)
+
+    def num_frames(self, samples: int) -> int:
+        """The reference appends one zero before padding to a whole hop (``compat``)."""
+        return samples // self.hop_length + 1 if self.config.compat else super().num_frames(samples)
+
+    def _frame(self, wav: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if not self.config.compat:
+            return super()._frame(wav, lengths)
+        if wav.dim() == 2:
+            wav = wav[:, None]
+        samples = self.num_frames(wav.shape[-1]) * self.hop_length
+        return torch.nn.functional.pad(wav, (0, samples - wav.shape[-1])), None
+
+
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {
     "hificodec": HiFiCodec,
     "encodec": EncodecCodec,
@@ -400,6 +425,7 @@ FAMILY_CLASSES: dict[str, type[CodecModel]] = {
     "dac": DacCodec,
     "mimi": MimiCodec,
     "snac": SnacCodec,
+    "xcodec2": Xcodec2Codec,
 }
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from academicodec.config import apply_overrides, from_dict, load_preset_data, resolve_preset_path
 from academicodec.errors import UserError
 
-FAMILIES = ("encodec", "soundstream", "hificodec", "dac", "mimi", "snac")
+FAMILIES = ("encodec", "soundstream", "hificodec", "dac", "mimi", "snac", "xcodec2")
 # Families that only import released weights: building and inference, no training recipe.
-IMPORT_ONLY_FAMILIES = ("dac", "mimi", "snac")
+IMPORT_ONLY_FAMILIES = ("dac", "mimi", "snac", "xcodec2")
 DISCRIMINATORS = ("mpd", "msd", "msstft")
 
 
@@ -133,6 +133,31 @@ class SnacArch:
 
 
 @dataclass(frozen=True)
+class Xcodec2Arch:
+    """X-Codec2 (``models/xcodec2.py``); ``ratios`` are its acoustic encoder's rates and
+    ``latent_dim`` = ``semantic_dim + hidden_size`` (what FSQ quantizes)."""
+
+    encoder_dim: int = 48  # the acoustic encoder's first width
+    hidden_size: int = 1024  # acoustic latent and decoder width
+    num_layers: int = 12  # decoder transformer
+    num_heads: int = 16
+    head_dim: int = 64
+    intermediate_size: int = 4096
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-6
+    levels: tuple[int, ...] = (4, 4, 4, 4, 4, 4, 4, 4)  # FSQ: one codebook of their product
+    # w2v-BERT 2.0, the layers X-Codec2 keeps (16 of 24)
+    semantic_dim: int = 1024
+    semantic_layers: int = 16
+    semantic_heads: int = 16
+    semantic_intermediate: int = 4096
+    semantic_kernel: int = 31
+    semantic_left: int = 64  # relative-key distances are clamped to [-left, right]
+    semantic_right: int = 8
+    semantic_eps: float = 1e-5
+
+
+@dataclass(frozen=True)
 class CodebookConfig:
     """How training keeps every codebook in use (``models/upkeep.py``), for both quantizer
     kinds. Inference never reads these: released checkpoints import unchanged."""
@@ -235,6 +260,7 @@ class CodecConfig:
     dac: DacArch | None = None
     mimi: MimiArch | None = None
     snac: SnacArch | None = None
+    xcodec2: Xcodec2Arch | None = None
     codebooks: CodebookConfig = field(default_factory=CodebookConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     # The original AcademiCodec framing, for reproducing its numbers (docs/models.md):
@@ -298,8 +324,36 @@ class CodecConfig:
                 raise ValueError(f"snac.vq_strides must divide the first, got {list(strides)}")
             if math.prod(self.snac.decoder_rates) != math.prod(self.ratios):
                 raise ValueError("snac.decoder_rates must multiply to the encoder rates' hop")
+        elif self.family == "xcodec2":
+            self._check_xcodec2()
         elif self.encodec is None:
             raise ValueError(f"family {self.family} needs an 'encodec:' section")
+
+    def _check_xcodec2(self) -> None:
+        arch = self.xcodec2
+        if arch is None:
+            raise ValueError("family xcodec2 needs an 'xcodec2:' section")
+        if self.latent_dim != arch.semantic_dim + arch.hidden_size:
+            raise ValueError(
+                f"latent_dim ({self.latent_dim}) must be xcodec2.semantic_dim + hidden_size "
+                f"({arch.semantic_dim + arch.hidden_size})"
+            )
+        if self.codebook_size != math.prod(arch.levels):
+            raise ValueError(
+                f"codebook_size ({self.codebook_size}) must be the product of xcodec2.levels "
+                f"({math.prod(arch.levels)})"
+            )
+        # The filterbank runs every 10 ms and two of its frames make one code frame.
+        if self.sample_rate % 100 or self.hop_length != 2 * (self.sample_rate // 100):
+            raise ValueError(
+                f"xcodec2: the hop ({self.hop_length}) must be 20 ms of {self.sample_rate} Hz "
+                "(two 10 ms filterbank frames)"
+            )
+        if arch.semantic_dim % arch.semantic_heads or arch.hidden_size % 32:
+            raise ValueError(
+                "xcodec2: semantic_heads must divide semantic_dim, and 32 GroupNorm groups "
+                "hidden_size"
+            )
 
     @property
     def hop_length(self) -> int:
@@ -329,6 +383,8 @@ class CodecConfig:
             return self.mimi.n_q
         if self.snac is not None and self.family == "snac":
             return sum(self.snac.levels)
+        if self.family == "xcodec2":
+            return 1
         assert self.encodec is not None
         return self.codebooks_for_bandwidth(max(self.encodec.bandwidths))
 

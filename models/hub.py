@@ -88,3 +88,28 @@ def _is_training_checkpoint(path: Path) -> bool:
     except Exception:
         return False
     return isinstance(data, dict) and set(data) >= TRAINING_KEYS
+
+
+# Licences of released weights that do not allow every use, by family, for sources that
+# carry no model card (a bare folder): said at import all the same.
+RESTRICTED_FAMILIES = {
+    "xcodec2": "cc-by-nc-4.0 (HKUSTAudio's X-Codec2 release: non-commercial use only)",
+}
+
+
+def card_licence(folder: Path) -> str | None:
+    """The ``license:`` of a model card's front matter (``README.md`` beside the weights,
+    as the Hub keeps it), or None without one."""
+    card = folder / "README.md"
+    if not folder.is_dir() or not card.is_file():
+        return None
+    lines = card.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    for line in lines[1:]:
+        if line.strip() == "---":
+            return None
+        key, _, value = line.partition(":")
+        if key.strip() == "license" and value.strip():
+            return value.strip().strip("'\"")
+    return None

@@ -22,6 +22,7 @@ one line listing what is missing, unexpected or of the wrong shape.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,9 @@ from academicodec.models.original import (
     weight_norm_name,
 )
 
-SOURCE_FAMILIES = ("hificodec", "encodec", "dac", "mimi", "snac")
+SOURCE_FAMILIES = ("hificodec", "encodec", "dac", "mimi", "snac", "xcodec2")
 HF_CONFIG, HF_WEIGHTS, HF_BIN = "config.json", "model.safetensors", "pytorch_model.bin"
-HF_MODEL_TYPES = ("encodec", "dac", "mimi")  # transformers folders we import
+HF_MODEL_TYPES = ("encodec", "dac", "mimi", "xcodec2")  # transformers folders we import
 # What an error in the settings a source implies is attributed to (not "--set").
 SETTINGS = "the source's settings (and --set)"
 META_ENCODEC_BANDWIDTHS_Q = (2, 4, 8, 16, 32)  # codebooks at 1.5/3/6/12/24 kbps (24 kHz)
@@ -440,11 +441,9 @@ def _import_hf_folder(
     kind = hf.get("model_type")
     snac = kind is None and "vq_strides" in hf  # the snac package's folders: no model_type
     if not snac and kind not in HF_MODEL_TYPES:  # refused before reading its weights
-        why = _NOT_YET.get(str(kind), "")
         raise UserError(
             f"{config_path}: model_type {kind!r} is not supported "
             f"({', '.join(HF_MODEL_TYPES[:-1])} and {HF_MODEL_TYPES[-1]} are)"
-            + (f"; {why}" if why else "")
         )
     weights = _hf_weights(weights_path)
     if snac:
@@ -460,6 +459,9 @@ def _import_hf_folder(
         return _import_hf_mimi(
             config_path, weights_path, hf, weights, preset, {**source, **overrides}
         )
+    elif kind == "xcodec2":
+        config = _hf_xcodec2_config(config_path, hf, preset, {**source, **overrides})
+        return _finish(config, _hf_xcodec2_keys(weights), weights_path)
     else:  # dac
         config = _dac_config(
             config_path,
@@ -479,11 +481,84 @@ def _import_hf_folder(
     return _finish(config, mapped, weights_path)
 
 
-# Hugging Face model types users will try, and why they are refused.
-_NOT_YET = {
-    "xcodec2": "X-Codec2 also needs its w2v-BERT 2.0 semantic encoder and Kaldi filterbank "
-    "ported (docs/models.md, X-Codec2)",
-}
+def _hf_xcodec2_config(
+    path: Path, hf: dict[str, Any], preset: str | Path | None, overrides: dict[str, Any]
+) -> CodecConfig:
+    """transformers' ``Xcodec2Config`` (its defaults for keys a config leaves out) and the
+    w2v-BERT ``semantic_model_config`` inside it; settings our port lacks are refused."""
+    semantic = hf.get("semantic_model_config") or {}
+    hidden, heads = hf.get("hidden_size", 1024), hf.get("num_attention_heads", 16)
+    semantic_dim = semantic.get("hidden_size", 1024)
+    rope = hf.get("rope_parameters") or {}
+    unsupported = {
+        "hidden_act": (hf.get("hidden_act", "silu"), "silu"),
+        "attention_bias": (hf.get("attention_bias", False), False),
+        "num_key_value_heads": (hf.get("num_key_value_heads") or heads, heads),
+        "rope_type": (rope.get("rope_type", "default"), "default"),
+        "quantization_dim": (hf.get("quantization_dim", 2048), hidden + semantic_dim),
+        "semantic_model_config.model_type": (semantic.get("model_type"), "wav2vec2-bert"),
+        "semantic_model_config.hidden_act": (semantic.get("hidden_act", "swish"), "swish"),
+        "semantic_model_config.position_embeddings_type": (
+            semantic.get("position_embeddings_type", "relative_key"), "relative_key"
+        ),
+        "semantic_model_config.add_adapter": (semantic.get("add_adapter", False), False),
+        "semantic_model_config.use_intermediate_ffn_before_adapter": (
+            semantic.get("use_intermediate_ffn_before_adapter", False), False
+        ),
+        "semantic_model_config.feature_projection_input_dim": (
+            semantic.get("feature_projection_input_dim", 160), 160
+        ),
+    }  # fmt: skip
+    _refuse_unsupported(path, unsupported, "X-Codec2 as HKUSTAudio released it has")
+    levels = list(hf.get("quantization_levels", [4] * 8))
+    values = {
+        "sample_rate": hf.get("sampling_rate", 16000),
+        "ratios": list(hf.get("downsampling_ratios", [2, 2, 4, 4, 5])),
+        "latent_dim": hidden + semantic_dim,
+        "codebook_size": math.prod(levels),
+        "xcodec2.encoder_dim": hf.get("encoder_hidden_size", 48),
+        "xcodec2.hidden_size": hidden,
+        "xcodec2.num_layers": hf.get("num_hidden_layers", 12),
+        "xcodec2.num_heads": heads,
+        "xcodec2.head_dim": hf.get("head_dim") or hidden // heads,
+        "xcodec2.intermediate_size": hf.get("intermediate_size", 4096),
+        "xcodec2.rope_theta": float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
+        "xcodec2.rms_norm_eps": hf.get("rms_norm_eps", 1e-6),
+        "xcodec2.levels": levels,
+        "xcodec2.semantic_dim": semantic_dim,
+        "xcodec2.semantic_layers": semantic.get("num_hidden_layers", 16),
+        "xcodec2.semantic_heads": semantic.get("num_attention_heads", 16),
+        "xcodec2.semantic_intermediate": semantic.get("intermediate_size", 4096),
+        "xcodec2.semantic_kernel": semantic.get("conv_depthwise_kernel_size", 31),
+        "xcodec2.semantic_left": semantic.get("left_max_position_embeddings", 64),
+        "xcodec2.semantic_right": semantic.get("right_max_position_embeddings", 8),
+        "xcodec2.semantic_eps": semantic.get("layer_norm_eps", 1e-5),
+    }
+    return load_codec_config(preset or "xcodec2", {**values, **overrides}, SETTINGS)
+
+
+# transformers' X-Codec2 prefixes -> ours (the rest of each name is the same).
+_HF_XCODEC2_PREFIXES = (
+    ("semantic_encoder.", "encoder.semantic_encoder."),
+    ("semantic_adapter.", "encoder.semantic_adapter."),
+    ("acoustic_encoder.", "encoder.acoustic_encoder."),
+    ("fc_encoder.", "encoder.fc_encoder."),
+    ("acoustic_decoder.", "decoder."),
+    ("quantizer.", "quantizer."),
+)
+# SpecAugment's learned mask vector: used only when training w2v-BERT.
+_HF_XCODEC2_TRAINING_ONLY = ("semantic_encoder.masked_spec_embed",)
+
+
+def _hf_xcodec2_keys(weights: dict[str, Tensor]) -> dict[str, Tensor]:
+    mapped = {}
+    for key, value in weights.items():
+        if key in _HF_XCODEC2_TRAINING_ONLY:
+            continue
+        prefix = next((p for p in _HF_XCODEC2_PREFIXES if key.startswith(p[0])), None)
+        # unknown names are kept as they are, so the strict load names them
+        mapped[key if prefix is None else prefix[1] + key[len(prefix[0]) :]] = value
+    return mapped
 
 
 def _snac_config(

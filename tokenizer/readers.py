@@ -2,7 +2,7 @@
 
 - ``CodesDataset``: a PyTorch ``IterableDataset`` over the webdataset code shards, split by
   rank and DataLoader worker (shard-level, exactly once), optionally shuffled per epoch.
-- ``iter_shar`` / ``iter_parquet``: ``(codes [F, K] int16, text_tokens, meta)`` from the
+- ``iter_shar`` / ``iter_parquet``: ``(codes [F, K], text_tokens, meta)`` from the
   Lhotse Shar and parquet outputs.
 """
 
@@ -22,6 +22,7 @@ from academicodec import distrib
 from academicodec.errors import UserError
 from academicodec.pipelines.tario import iter_tar_samples
 from academicodec.tokenizer.index import INDEX_NAME, CodesIndex
+from academicodec.tokenizer.writers import code_dtype
 
 Item = tuple[np.ndarray, list[int], dict[str, Any]]
 
@@ -84,7 +85,8 @@ def iter_shar(folder: str | Path) -> Iterator[Item]:
 def iter_parquet(folder: str | Path) -> Iterator[Item]:
     import pyarrow.parquet as pq
 
+    dtype = code_dtype(CodesIndex.read(Path(folder) / INDEX_NAME).codebook_size)
     for path in sorted((Path(folder) / "parquet").glob("*.parquet")):
         for row in pq.read_table(path).to_pylist():
-            codes = np.asarray(row.pop("codes"), dtype=np.int16)
+            codes = np.asarray(row.pop("codes"), dtype=dtype)
             yield codes, row.pop("text_tokens") or [], row

@@ -2,17 +2,16 @@
 
 Reading, decoding and resampling run in DataLoader workers; the model encodes batches of
 length-sorted items with ``lengths`` (so batching never changes the codes); each item is
-trimmed to ``ceil(samples / hop)`` frames. Items longer than ``max_chunk_seconds`` are
-encoded in hop-aligned, non-overlapping chunks, one at a time, so memory stays bounded
-(causal models that stream - Mimi, Meta's EnCodec - carry their state from chunk to
-chunk).
+trimmed to its ``ceil(samples / hop)`` frames (``CodecModel.num_frames``). Items longer
+than ``max_chunk_seconds`` are encoded in hop-aligned, non-overlapping chunks, one at a
+time, so memory stays bounded (causal models that stream - Mimi, Meta's EnCodec - carry
+their state from chunk to chunk).
 Ranks take disjoint, duration-balanced slices (``plan``); finished output shards are
 recorded and kept by a re-run, so a killed run resumes to the same output.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -60,7 +59,7 @@ from academicodec.tokenizer.plan import (
 from academicodec.tokenizer.probe import probe_batch_seconds
 from academicodec.tokenizer.text import TextTokenizer
 from academicodec.tokenizer.timing import Timer
-from academicodec.tokenizer.writers import FORMATS, ShardOutput
+from academicodec.tokenizer.writers import FORMATS, ShardOutput, code_dtype
 
 BATCHING = ("auto", "groups", "one-call")
 # Settings that only change how fast codes are made, never the codes or the files (the
@@ -141,11 +140,6 @@ def tokenize(
     # The plan records the codebooks a bandwidth gives, not the bandwidth.
     n_q = model.resolve_n_q(settings.n_q, settings.bandwidth)
     settings = replace(settings, n_q=n_q, bandwidth=None)
-    if model.codebook_size > CODE_LIMIT:
-        raise UserError(
-            f"{model_path}: codebooks of {model.codebook_size:,} codes do not fit the int16 "
-            f"code files (at most {CODE_LIMIT:,}); tokenize does not support such models yet"
-        )
     model_sha = checkpoint_sha256(model_file)  # hashed once: the plan and the index use it
     texts = TextTokenizer(storage.local_copy(text_model)) if text_model else None
     items, skipped = collect_items(list(inputs), out_dir.workdir(".inputs"), settings.verify)
@@ -277,9 +271,6 @@ class _Window:
     specs: list[BatchSpec]
 
 
-# Codes are written as int16 (all three formats): the largest codebook they hold.
-CODE_LIMIT = 2**15
-
 # One-call windows hold this much audio (their codes wait in memory until written).
 WINDOW_SECONDS = 2 * 3600.0
 
@@ -383,7 +374,9 @@ def _encode_window(
     grid: ShapeGrid | None,
 ) -> tuple[list[_Encoded], float]:
     """Encode ``window``'s batches (the next ones ``batches`` yields); its shards' codes."""
-    rate, hop = model.sample_rate, model.hop_length
+    rate = model.sample_rate
+    dtype = code_dtype(model.codebook_size)
+    code_torch_dtype = torch.int16 if dtype == np.int16 else torch.int32
     failed: dict[int, list[dict[str, Any]]] = {shard.number: [] for shard in window.shards}
     encoded: dict[tuple[int, int], np.ndarray] = {}
     audio_seconds = 0.0
@@ -398,10 +391,10 @@ def _encode_window(
                 with timer.span("encode", sync=True):
                     codes = _encode(model, wav, lengths, settings, grid, runner, timer)
                 with timer.span("codes_back"):
-                    codes = codes.to(torch.int16).cpu()  # one copy a batch, not one an item
+                    codes = codes.to(code_torch_dtype).cpu()  # one copy a batch, not an item
                 for row, i in enumerate(batch["indices"]):
                     samples = int(batch["lengths"][row])
-                    frames = math.ceil(samples / hop)
+                    frames = model.num_frames(samples)
                     # C order whatever the batch: the files' bytes never depend on batching
                     codes_row = np.ascontiguousarray(codes[row][:, :frames].t().numpy())
                     encoded[window.owners[i]] = codes_row
@@ -410,7 +403,7 @@ def _encode_window(
     books = settings.n_q or model.num_codebooks
     results = []
     for shard in window.shards:
-        output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate)
+        output = ShardOutput(out_dir, shard.number, shard.rank, model.frame_rate, dtype)
         for index, item in enumerate(shard.items):  # plan order, whatever the batch order was
             codes_item = encoded.get((shard.number, index))
             if codes_item is not None:
@@ -465,7 +458,8 @@ def _encode(
                     runner,
                     one_call=grid is not None,  # else one item cut to its length: no masks
                 )
-                parts.append(codes[0, :, : math.ceil(size / hop)])
+                last = start + size == total  # compat X-Codec2 ends on one frame more
+                parts.append(codes[0, :, : model.num_frames(size) if last else size // hop])
         return torch.cat(parts, dim=-1)[None]
     timer.shape(wav.shape)
     return model.encode(wav, lengths, settings.n_q, runner, one_call=grid is not None)

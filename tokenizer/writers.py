@@ -22,15 +22,24 @@ from academicodec.storage import Folder
 FORMATS = ("webdataset", "shar", "parquet")
 
 
+def code_dtype(codebook_size: int) -> np.dtype:
+    """What codes are stored as, in every format: int16 while every code fits (all models
+    but X-Codec2), else int32 (X-Codec2's 65,536 codes)."""
+    return np.dtype(np.int16 if codebook_size <= 2**15 else np.int32)
+
+
 class ShardOutput:
     """Collects one output shard's items, then writes every requested format."""
 
-    def __init__(self, out: Folder, number: int, rank: int, frame_rate: float) -> None:
+    def __init__(
+        self, out: Folder, number: int, rank: int, frame_rate: float, dtype: np.dtype
+    ) -> None:
         self.out, self.number, self.rank, self.frame_rate = out, number, rank, frame_rate
+        self.dtype = dtype  # ``code_dtype``: parquet's schema says it even with no rows
         self.rows: list[tuple[str, dict[str, Any], np.ndarray]] = []
 
     def add(self, key: str, meta: dict[str, Any], codes: np.ndarray) -> None:
-        """``codes``: int16 [F, K]."""
+        """``codes``: [F, K] of ``code_dtype``."""
         self.rows.append((key, meta, codes))
 
     def write(self, formats: tuple[str, ...], num_codebooks: int) -> dict[str, dict[str, Any]]:
@@ -102,7 +111,7 @@ class ShardOutput:
         import pyarrow.parquet as pq
 
         name = f"parquet/codes-{self.rank}-{self.number:06d}.parquet"
-        features = parquet_features(num_codebooks)
+        features = parquet_features(num_codebooks, self.dtype)
         rows = [
             {
                 "id": meta["id"],
@@ -132,13 +141,13 @@ def _normalise_tar(source: Path, target: Path) -> None:
         writer.close()
 
 
-def parquet_features(num_codebooks: int):  # -> datasets.Features
+def parquet_features(num_codebooks: int, dtype: np.dtype):  # -> datasets.Features
     from datasets import Array2D, Features, Sequence, Value
 
     return Features(
         {
             "id": Value("string"),
-            "codes": Array2D(shape=(None, num_codebooks), dtype="int16"),
+            "codes": Array2D(shape=(None, num_codebooks), dtype=np.dtype(dtype).name),
             "n_frames": Value("int32"),
             "text": Value("string"),
             "speaker": Value("string"),

@@ -256,17 +256,6 @@ def test_bad_codebook_counts_and_devices_are_one_line(capsys, world, tmp_path) -
             refused(capsys, world, out, command, *base, "--device", "cuda", names="--device cuda")
 
 
-def test_codebooks_too_large_for_int16_codes_are_refused(capsys, world, tmp_path) -> None:
-    """Codes are stored as int16: a model with more than 32,768 codes a codebook would
-    overflow them silently, so tokenize refuses it before writing anything."""
-    from academicodec.models import build_codec, save_codec
-
-    model = save_codec(build_codec("tiny_hificodec_16k", codebook_size=40000), tmp_path / "big")
-    out = tmp_path / "codes"
-    refused(capsys, world, out, "tokenize", world["shards"], out, "-m", model,
-            names="codebooks of 40,000 codes do not fit the int16 code files")  # fmt: skip
-
-
 def test_files_where_folders_belong_and_foreign_models(capsys, world, tmp_path) -> None:
     regular = tmp_path / "file"
     regular.write_text("x")

@@ -40,7 +40,8 @@ def _reference(name: str) -> dict[str, np.ndarray]:
 
 
 def _clips(reference: dict[str, np.ndarray]) -> list[torch.Tensor]:
-    return [torch.from_numpy(reference[f"clip{i}"]) for i in range(3)]
+    count = sum(1 for key in reference if key.startswith("clip"))
+    return [torch.from_numpy(reference[f"clip{i}"]) for i in range(count)]
 
 
 def _batch(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -267,9 +268,13 @@ def test_mismatched_and_foreign_files_are_one_line_errors(tmp_path: Path) -> Non
 
 
 def test_foreign_hf_folders_are_one_line_errors(tmp_path: Path) -> None:
-    # transformers' X-Codec2 (made by Xcodec2Model): refused, saying why
-    line = _one_line_failure(tmp_path, FIXTURES / "hf_xcodec2_small")
-    assert "model_type 'xcodec2' is not supported" in line and "w2v-BERT" in line
+    # a model type we do not import (X-Codec, X-Codec2's predecessor): refused, listing ours
+    other = tmp_path / "xcodec"
+    shutil.copytree(FIXTURES / "hf_encodec_small", other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "model_type": "xcodec"}))
+    line = _one_line_failure(tmp_path, other)
+    assert "model_type 'xcodec' is not supported (encodec, dac, mimi and xcodec2 are)" in line
 
     stereo = tmp_path / "encodec_48khz"
     shutil.copytree(FIXTURES / "hf_encodec_small", stereo)

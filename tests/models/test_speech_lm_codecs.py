@@ -1,13 +1,14 @@
-"""Mimi and SNAC (issue 22): the codecs of Moshi/Sesame-style speech LMs and Orpheus TTS,
-imported onto our own length-aware implementations.
+"""Mimi, SNAC and X-Codec2 (issue 22): the codecs of Moshi/Sesame-style speech LMs, Orpheus
+TTS and Llasa, imported onto our own length-aware implementations.
 
 Fixtures (tests/fixtures/pretrained/, made by make_fixtures.py with moshi 0.2.13,
 transformers 5.25.0 and snac 1.2.1): a small Mimi in moshi's safetensors format (4 heads,
 attention context 8 frames so the clips reach the window), another in transformers' folder
 format (its own random weights, RoPE base 5000), and two small SNACs in the snac package's
-folder format, one without and one with local attention. Each stores what the reference
-gave for three speech clips alone and batched (zero padding; transformers with its padding
-mask).
+folder format, one without and one with local attention, and a small X-Codec2 in
+transformers' folder format (w2v-BERT 32 wide x 2 layers; a fourth clip of exactly 50 hops).
+Each stores what the reference gave for the speech clips alone and batched (zero padding;
+transformers with its padding mask).
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ SOURCES = {
     "hf_mimi_small": ("hf_mimi_small", "mimi", {}),
     "snac_small": ("snac_small", "snac", {}),
     "snac_attention_small": ("snac_attention_small", "snac", {}),
+    "hf_xcodec2_small": ("hf_xcodec2_small", "xcodec2", {}),
 }
 # transformers pads the ragged end at every strided conv (moshi: the input, once): exact
 # agreement needs its framing (compat); default framing differs at most in the last frame.
-NEEDS_COMPAT = {"hf_mimi_small"}
+# X-Codec2's reference appends one zero sample before padding to a whole hop.
+NEEDS_COMPAT = {"hf_mimi_small", "hf_xcodec2_small"}
 MIMI_SOURCES = ["mimi_small", "hf_mimi_small"]
 
 
@@ -234,10 +237,97 @@ def test_mismatched_files_and_variants_are_one_line_errors(tmp_path: Path) -> No
     assert "SNAC settings ['stereo'] are not supported" in _one_line_failure(tmp_path, folder)
 
 
-@pytest.mark.parametrize("preset", ["kyutai_mimi", "snac_24khz"])
+@pytest.mark.parametrize("preset", ["kyutai_mimi", "snac_24khz", "xcodec2"])
 def test_import_only_for_training(tmp_path: Path, preset: str) -> None:
     result = run_cli(
         "train", "--preset", preset, "--data", str(tmp_path), "--out", str(tmp_path / "run")
     )
     assert result.returncode == 2 and "import" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_xcodec2_filterbank_equals_the_feature_extractors() -> None:
+    """Our batched Kaldi filterbank (per-item statistics) == what transformers'
+    ``Xcodec2FeatureExtractor`` (torchaudio's ``kaldi.fbank``, one clip at a time) fed
+    w2v-BERT, for the clips alone and padded into one batch."""
+    reference = _reference("hf_xcodec2_small")
+    model = _import("hf_xcodec2_small", compat=True)
+    clips = _clips(reference)
+    with torch.no_grad():
+        for i, clip in enumerate(clips):
+            wav, _ = model._frame(clip[None, None], None)
+            features = model.encoder.fbank(wav, None)[0].numpy()
+            assert np.abs(features - reference[f"features{i}"]).max() <= 1e-4
+        ours = _import("hf_xcodec2_small")  # our framing: the same 3 ragged clips
+        wav, lengths = _batch(clips[:3])
+        wav, frames = ours._frame(wav, lengths)
+        batched = ours.encoder.fbank(wav, frames).numpy()
+        for i in range(3):
+            expected = reference[f"features{i}"]
+            assert np.abs(batched[i, : len(expected)] - expected).max() <= 1e-4
+
+
+def test_xcodec2_default_framing() -> None:
+    """Ours frames a clip in ``ceil(T / 320)`` frames; the reference appends a zero first,
+    so only a clip of whole hops differs: one frame more, and its other frames see other
+    padding (agreement printed, docs/models.md)."""
+    reference = _reference("hf_xcodec2_small")
+    model = _import("hf_xcodec2_small")
+    with torch.no_grad():
+        for i, clip in enumerate(_clips(reference)):
+            codes = model.encode(clip[None, None])[0].numpy()
+            expected = reference[f"codes{i}"]
+            if len(clip) % model.hop_length:
+                assert np.array_equal(codes, expected)
+                continue
+            assert codes.shape[-1] == expected.shape[-1] - 1 == len(clip) // model.hop_length
+            agree = float((codes == expected[:, :-1]).mean())
+            print(f"hf_xcodec2_small default framing, whole-hop clip: {agree:.1%} agree")
+            compat = _import("hf_xcodec2_small", compat=True)
+            assert compat.num_frames(len(clip)) == expected.shape[-1]
+
+
+def test_xcodec2_variants_and_broken_folders_are_one_line_errors(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "xcodec2_rotary"
+    shutil.copytree(FIXTURES / "hf_xcodec2_small", folder)
+    config = json.loads((folder / "config.json").read_text())
+    semantic = {**config["semantic_model_config"], "position_embeddings_type": "rotary"}
+    (folder / "config.json").write_text(json.dumps({**config, "semantic_model_config": semantic}))
+    line = _one_line_failure(tmp_path, folder)
+    assert "semantic_model_config.position_embeddings_type = 'rotary' is not supported" in line
+    (folder / "config.json").write_text(json.dumps({**config, "num_key_value_heads": 2}))
+    with pytest.raises(UserError, match="num_key_value_heads = 2 is not supported"):
+        import_codec(folder)
+
+    (folder / "config.json").write_text(json.dumps(config))
+    tensors = load_file(str(FIXTURES / "hf_xcodec2_small" / "model.safetensors"))
+    del tensors["semantic_encoder.encoder.layers.1.self_attn.distance_embedding.weight"]
+    save_file(tensors, str(folder / "model.safetensors"))
+    with pytest.raises(UserError, match=r"missing keys \(1\).*layers\.1\.self_attn\.distance"):
+        import_codec(folder)
+
+
+def test_xcodec2_import_says_the_licence(tmp_path: Path) -> None:
+    """X-Codec2's weights are CC-BY-NC: the import says the model card's licence, or the
+    release's when the folder has no card."""
+    result = run_cli("import", str(FIXTURES / "hf_xcodec2_small"), str(tmp_path / "bare"))
+    assert result.returncode == 0, result.stderr
+    assert "licence: cc-by-nc-4.0 (HKUSTAudio's X-Codec2 release" in result.stdout
+    assert "no model card here" in result.stdout
+
+    folder = tmp_path / "carded"
+    shutil.copytree(FIXTURES / "hf_xcodec2_small", folder)
+    (folder / "README.md").write_text("---\nlicense: cc-by-nc-4.0\ntags: [audio]\n---\n# X\n")
+    result = run_cli("import", str(folder), str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert f"licence: cc-by-nc-4.0 (the model card, {folder / 'README.md'})" in result.stdout
+
+    # any other card's licence is said too (Mimi: CC-BY 4.0)
+    mimi = tmp_path / "mimi"
+    shutil.copytree(FIXTURES / "hf_mimi_small", mimi)
+    (mimi / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
+    result = run_cli("import", str(mimi), str(tmp_path / "mimi_out"))
+    assert result.returncode == 0, result.stderr
+    assert "licence: cc-by-4.0" in result.stdout

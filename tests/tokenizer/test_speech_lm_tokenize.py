@@ -1,4 +1,4 @@
-"""Imported Mimi and SNAC through every stage (issue 22): ``import`` -> ``tokenize`` (all
+"""Imported Mimi, SNAC and X-Codec2 through every stage (issue 22): ``import`` -> ``tokenize`` (all
 three formats) -> ``decode`` -> ``eval``, and ``info`` on the codes. SNAC's multi-rate codes
 travel as frames of every level's codes (docs/tokenize.md) and come back out per level."""
 
@@ -27,6 +27,8 @@ CASES = {  # source, import flags, tokenize flags, codebooks written
         4,
     ),
     "snac": (FIXTURES / "snac_small", (), (), 7),
+    # 65,536 codes: stored as int32 in every format
+    "xcodec2": (FIXTURES / "hf_xcodec2_small", (), (), 1),
 }
 
 
@@ -55,14 +57,19 @@ def test_imported_codec_through_every_stage(corpus: Path, tmp_path: Path, name: 
     parquet = {meta["id"]: codes for codes, _, meta in iter_parquet(codes_dir)}
     assert set(web) == set(shar) == set(parquet) == expected_ids
     cuts = {c.id: c for c in CutSet.from_file(next(corpus.glob("*_cuts_*")))}
+    wide = model.codebook_size > 2**15
     for item_id, codes in web.items():
         assert codes.shape[1] == books and codes.min() >= 0 and codes.max() < model.codebook_size
         assert np.array_equal(codes, shar[item_id]) and np.array_equal(codes, parquet[item_id])
+        assert codes.dtype == shar[item_id].dtype == parquet[item_id].dtype
+        assert codes.dtype == (np.int32 if wide else np.int16)
         # every frame of the clip, at the model's rate (batch-exactness itself is shown
         # against the references in tests/models/test_speech_lm_codecs.py)
         samples = cuts[item_id].resample(model.sample_rate).num_samples
         assert codes.shape[0] == model.num_frames(samples), item_id
 
+    if wide:  # codes int16 would have wrapped are there, whole
+        assert max(int(codes.max()) for codes in web.values()) >= 2**15
     wavs = sorted(audio_dir.rglob("*.wav"))
     assert len(wavs) == len(expected_ids)
     info = soundfile.info(str(wavs[0]))
@@ -82,7 +89,7 @@ def test_imported_codec_through_every_stage(corpus: Path, tmp_path: Path, name: 
         codes = torch.from_numpy(next(iter(web.values())).T.copy())
         parts = split_levels(codes, (1, 2, 4))
         assert [len(p) for p in parts] == [codes.shape[1] * n for n in (1, 2, 4)]
-    else:
+    elif name == "mimi":
         assert index.get("code_layout") is None
         # Mimi streams long items: chunked codes are those of the whole clip
         whole_dir = tmp_path / "whole"
