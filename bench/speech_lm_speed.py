@@ -1,15 +1,19 @@
-"""Mimi and SNAC vs their reference packages: encode throughput, same weights (full released
-sizes, random), same clips, one process (issue 22); and the memory of one 10-minute file.
+"""Mimi, SNAC and X-Codec2 vs their reference packages: encode throughput, same weights (full
+released sizes, random), same clips, one process (issue 22); and the memory of one 10-minute
+file.
 
 - batch 1: one 5 s clip; batch 8: eight clips of 1.5-7 s, the reference one call per clip
   ("loop", the way that gives each clip its own codes; SNAC's padded batch does not, see
   docs/models.md) and as one zero-padded call ("padded"); ours one ``encode(wav, lengths)``.
+  X-Codec2's reference is what its users call: transformers' ``Xcodec2FeatureExtractor``
+  (Kaldi filterbank, one clip at a time) then ``Xcodec2Model.encode``; ours computes the
+  filterbank inside ``encode``.
 - peak RSS growth of ours tokenizing one 10-minute file (the tokenizer's chunked path),
   and beyond a 10-second file.
 
 Reference packages are not dependencies: point ``ACADEMICODEC_REFERENCE_SITE`` at the
-site-packages of the fixtures' throwaway venv (with ``moshi`` and ``snac``); without them it
-prints a "skipped" line and exits 0.
+site-packages of the fixtures' throwaway venv (with ``moshi``, ``snac``, ``transformers`` and
+torchaudio's ``compliance/kaldi.py``); without them it prints a "skipped" line and exits 0.
 
     ACADEMICODEC_REFERENCE_SITE=/tmp/refvenv/lib/python3.11/site-packages \\
         .venv/bin/python bench/speech_lm_speed.py
@@ -68,10 +72,37 @@ def _snac(folder: Path, repeats: int) -> dict:
     return _compare("snac_24khz", reference.encode, ours, 24000, 2048, repeats)
 
 
+def _xcodec2(folder: Path, repeats: int) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/fixtures/pretrained"))
+    from make_fixtures import _kaldi_without_torchaudio  # the fixtures' torchaudio stand-in
+
+    sys.modules.pop("torchaudio", None)
+    _kaldi_without_torchaudio()
+    from transformers import Xcodec2Config, Xcodec2FeatureExtractor, Xcodec2Model
+
+    reference = Xcodec2Model(Xcodec2Config()).eval()  # the released sizes
+    extractor = Xcodec2FeatureExtractor()
+    reference.save_pretrained(folder / "xcodec2")
+    ours = load_codec(folder / "xcodec2")
+
+    def reference_encode(wav: torch.Tensor) -> torch.Tensor:
+        inputs = extractor([w[0].numpy() for w in wav], sampling_rate=16000, return_tensors="pt")
+        return reference.encode(
+            inputs["input_values"], inputs["input_features"], inputs["padding_mask"],
+            inputs["input_features_mask"],
+        ).audio_codes  # fmt: skip
+
+    return _compare("xcodec2", reference_encode, ours, 16000, 320, repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-long", action="store_true", help="no 10-minute file")
+    parser.add_argument(
+        "--models", type=lambda text: text.split(","), default=["mimi", "snac", "xcodec2"],
+        help="comma-separated: mimi,snac,xcodec2",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.manual_seed(0)
     site = os.environ.get("ACADEMICODEC_REFERENCE_SITE")
@@ -85,10 +116,12 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = [_mimi(folder, args.repeats), _snac(folder, args.repeats)]
+        runs = {"mimi": _mimi, "snac": _snac, "xcodec2": _xcodec2}
+        rows = [runs[name](folder, args.repeats) for name in args.models]
         memory = {}
         if not args.skip_long:
-            for name, source in (("mimi", "tokenizer-mimi.safetensors"), ("snac", "snac")):
+            sources = {"mimi": "tokenizer-mimi.safetensors", "snac": "snac", "xcodec2": "xcodec2"}
+            for name, source in ((n, sources[n]) for n in args.models):
                 save_codec(load_codec(folder / source), folder / f"{name}_export")
                 run = folder / f"long_{name}"
                 run.mkdir()

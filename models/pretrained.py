@@ -460,6 +460,12 @@ def _import_hf_folder(
             config_path, weights_path, hf, weights, preset, {**source, **overrides}
         )
     elif kind == "xcodec2":
+        if "codec_encoder_hidden_size" in hf:  # HKUSTAudio's own upload: xcodec2's names
+            raise UserError(
+                f"{config_path}: the original X-Codec2 upload (the xcodec2 package's layout) "
+                "is not supported; import transformers' conversion of the same weights: "
+                "huggingface-cli download hf-audio/xcodec2"
+            )
         config = _hf_xcodec2_config(config_path, hf, preset, {**source, **overrides})
         return _finish(config, _hf_xcodec2_keys(weights), weights_path)
     else:  # dac

@@ -58,10 +58,12 @@ RELEASED_PREFIXES = ("academicodec_", "meta_", "dac_")
 
 # Import-only speech-LM codecs (no training forward): rate, hop, frames/s, codebooks, size,
 # kbps at all codebooks, and every parameter as the reference package counts them (moshi
-# 0.2.13 get_mimi(None); snac 1.2.1 SNAC(**snac_24khz's config.json)).
+# 0.2.13 get_mimi(None); snac 1.2.1 SNAC(**snac_24khz's config.json); transformers 5.25
+# Xcodec2Model(Xcodec2Config()): 629,281,706 less w2v-BERT's training-only masked_spec_embed).
 SPEECH_LM = {
     "kyutai_mimi": (24000, 1920, 12.5, 32, 2048, 4.4, 79_308_609),
     "snac_24khz": (24000, 2048, 24000 / 2048, 7, 4096, 0.984375, 19_842_914),
+    "xcodec2": (16000, 320, 50.0, 1, 65536, 0.8, 629_280_682),
 }
 
 

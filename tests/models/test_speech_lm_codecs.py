@@ -301,6 +301,14 @@ def test_xcodec2_variants_and_broken_folders_are_one_line_errors(tmp_path: Path)
     with pytest.raises(UserError, match="num_key_value_heads = 2 is not supported"):
         import_codec(folder)
 
+    # HKUSTAudio's own upload says model_type xcodec2 too, with the xcodec2 package's names
+    original = {"model_type": "xcodec2", "semantic_hidden_size": 1024,
+                "codec_encoder_hidden_size": 1024, "codec_decoder_hidden_size": 1024,
+                "use_vocos": True, "architectures": ["XCodec2Model"]}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(original))
+    line = _one_line_failure(tmp_path, folder)
+    assert "original X-Codec2 upload" in line and "hf-audio/xcodec2" in line
+
     (folder / "config.json").write_text(json.dumps(config))
     tensors = load_file(str(FIXTURES / "hf_xcodec2_small" / "model.safetensors"))
     del tensors["semantic_encoder.encoder.layers.1.self_attn.distance_embedding.weight"]
