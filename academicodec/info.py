@@ -101,6 +101,7 @@ def _shards(folder: Path) -> dict[str, Any]:
 
 def _codes(folder: Path, items: bool) -> dict[str, Any]:
     from academicodec.tokenizer.index import INDEX_NAME, CodesIndex
+    from academicodec.tokenizer.writers import code_dtype
 
     index = CodesIndex.read(folder / INDEX_NAME)
     summary = {
@@ -108,6 +109,7 @@ def _codes(folder: Path, items: bool) -> dict[str, Any]:
         "hours": round(index.totals.seconds / 3600, 4),
         "num_codebooks": index.num_codebooks,
         "codebook_size": index.codebook_size,
+        "code_dtype": code_dtype(index.codebook_size).name,
         "frame_rate": index.frame_rate,
         **({"code_layout": index.code_layout} if index.code_layout else {}),
         "sample_rate": index.sample_rate,

@@ -70,6 +70,8 @@ def test_imported_codec_through_every_stage(corpus: Path, tmp_path: Path, name: 
 
     if wide:  # codes int16 would have wrapped are there, whole
         assert max(int(codes.max()) for codes in web.values()) >= 2**15
+    described = json.loads(run_cli("info", str(codes_dir), "--json").stdout)
+    assert described["code_dtype"] == ("int32" if wide else "int16")
     wavs = sorted(audio_dir.rglob("*.wav"))
     assert len(wavs) == len(expected_ids)
     info = soundfile.info(str(wavs[0]))
