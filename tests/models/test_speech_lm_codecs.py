@@ -339,3 +339,25 @@ def test_xcodec2_import_says_the_licence(tmp_path: Path) -> None:
     result = run_cli("import", str(mimi), str(tmp_path / "mimi_out"))
     assert result.returncode == 0, result.stderr
     assert "licence: cc-by-4.0" in result.stdout
+
+
+def test_xcodec2_anti_aliasing_in_tiles_and_batches_is_exact() -> None:
+    """X-Codec2's anti-aliased SnakeBeta runs long inputs in tiles (a halo each side) and
+    padded batches with each item's end recomputed alone: both bit-equal to the plain
+    whole-signal computation of each item alone, including items shorter than a halo."""
+    from academicodec.models.xcodec2 import AntiAliased
+
+    torch.manual_seed(0)
+    layer = AntiAliased(4)
+    with torch.no_grad():
+        layer.act.alpha.normal_()
+        layer.act.beta.normal_()
+    tile, halo = AntiAliased.TILE, AntiAliased.HALO
+    lengths = [3 * tile + 5, tile + 2 * halo + 1, tile - 3, 40, 17, 1]
+    x = torch.randn(len(lengths), 4, max(lengths))
+    with torch.inference_mode():
+        batched = layer(x, torch.tensor(lengths))
+        for i, n in enumerate(lengths):
+            whole = layer._whole(x[i : i + 1, :, :n])
+            assert torch.equal(layer(x[i : i + 1, :, :n], None), whole), n
+            assert torch.equal(batched[i : i + 1, :, :n], whole), n
