@@ -502,7 +502,9 @@ def _hf_xcodec2_config(
         "num_key_value_heads": (hf.get("num_key_value_heads") or heads, heads),
         "rope_type": (rope.get("rope_type", "default"), "default"),
         "quantization_dim": (hf.get("quantization_dim", 2048), hidden + semantic_dim),
-        "semantic_model_config.model_type": (semantic.get("model_type"), "wav2vec2-bert"),
+        "semantic_model_config.model_type": (
+            semantic.get("model_type", "wav2vec2-bert"), "wav2vec2-bert"
+        ),
         "semantic_model_config.hidden_act": (semantic.get("hidden_act", "swish"), "swish"),
         "semantic_model_config.position_embeddings_type": (
             semantic.get("position_embeddings_type", "relative_key"), "relative_key"
