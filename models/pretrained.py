@@ -258,7 +258,7 @@ def _import_hf_mimi(
     ``config.json`` (no tensor holds them); settings our Mimi does not have are refused."""
     hidden = hf.get("hidden_size", 512)
     heads = hf.get("num_attention_heads", 8)
-    rope = hf.get("rope_parameters") or {}
+    rope_type, rope_theta = _hf_rope(hf)
     unsupported = {
         "audio_channels": (hf.get("audio_channels", 1), 1),
         "use_causal_conv": (hf.get("use_causal_conv", True), True),
@@ -271,14 +271,14 @@ def _import_hf_mimi(
         "num_key_value_heads": (hf.get("num_key_value_heads", heads), heads),
         "head_dim": (hf.get("head_dim") or hidden // heads, hidden // heads),
         "upsample_groups": (hf.get("upsample_groups", hidden), hidden),
-        "rope_type": (rope.get("rope_type", "default"), "default"),
+        "rope_type": (rope_type, "default"),
     }
     _refuse_unsupported(path, unsupported, "Mimi as Kyutai released it has")
     values = {
         "sample_rate": hf.get("sampling_rate", 24000),
         "mimi.num_heads": heads,
         "mimi.context": hf.get("sliding_window", 250),
-        "mimi.max_period": float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
+        "mimi.max_period": rope_theta,
         "mimi.dilation_base": hf.get("dilation_growth_rate", 2),
         "mimi.compress": hf.get("compress", 2),
     }
@@ -495,12 +495,12 @@ def _hf_xcodec2_config(
     semantic = hf.get("semantic_model_config") or {}
     hidden, heads = hf.get("hidden_size", 1024), hf.get("num_attention_heads", 16)
     semantic_dim = semantic.get("hidden_size", 1024)
-    rope = hf.get("rope_parameters") or {}
+    rope_type, rope_theta = _hf_rope(hf)
     unsupported = {
         "hidden_act": (hf.get("hidden_act", "silu"), "silu"),
         "attention_bias": (hf.get("attention_bias", False), False),
         "num_key_value_heads": (hf.get("num_key_value_heads") or heads, heads),
-        "rope_type": (rope.get("rope_type", "default"), "default"),
+        "rope_type": (rope_type, "default"),
         "quantization_dim": (hf.get("quantization_dim", 2048), hidden + semantic_dim),
         "semantic_model_config.model_type": (
             semantic.get("model_type", "wav2vec2-bert"), "wav2vec2-bert"
@@ -530,7 +530,7 @@ def _hf_xcodec2_config(
         "xcodec2.num_heads": heads,
         "xcodec2.head_dim": hf.get("head_dim") or hidden // heads,
         "xcodec2.intermediate_size": hf.get("intermediate_size", 4096),
-        "xcodec2.rope_theta": float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
+        "xcodec2.rope_theta": rope_theta,
         "xcodec2.rms_norm_eps": hf.get("rms_norm_eps", 1e-6),
         "xcodec2.levels": levels,
         "xcodec2.semantic_dim": semantic_dim,
@@ -552,8 +552,7 @@ _HF_XCODEC2_PREFIXES = (
     ("acoustic_encoder.", "encoder.acoustic_encoder."),
     ("fc_encoder.", "encoder.fc_encoder."),
     ("acoustic_decoder.", "decoder."),
-    ("quantizer.", "quantizer."),
-)
+)  # quantizer.* keeps its name
 # SpecAugment's learned mask vector: used only when training w2v-BERT.
 _HF_XCODEC2_TRAINING_ONLY = ("semantic_encoder.masked_spec_embed",)
 
@@ -734,6 +733,14 @@ def _refuse_unsupported(path: Path, settings: dict[str, tuple[Any, Any]], holds:
             raise UserError(
                 f"{path}: {key} = {value!r} is not supported ({holds} {key} = {wanted!r})"
             )
+
+
+def _hf_rope(hf: dict[str, Any]) -> tuple[str, float]:
+    """A transformers config's RoPE type and base: transformers 5 keeps them in
+    ``rope_parameters``, older configs (the Hub's) in a top-level ``rope_theta``."""
+    rope = hf.get("rope_parameters") or {}
+    theta = rope.get("rope_theta", hf.get("rope_theta", 10000.0))
+    return rope.get("rope_type", "default"), float(theta)
 
 
 def _our_names(config: CodecConfig) -> set[str]:
