@@ -410,12 +410,11 @@ class Xcodec2Codec(CodecModel):
         return samples // self.hop_length + 1 if self.config.compat else super().num_frames(samples)
 
     def _frame(self, wav: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        framed, frames = super()._frame(wav, lengths)
         if not self.config.compat:
-            return super()._frame(wav, lengths)
-        if wav.dim() == 2:
-            wav = wav[:, None]
-        samples = self.num_frames(wav.shape[-1]) * self.hop_length
-        return torch.nn.functional.pad(wav, (0, samples - wav.shape[-1])), None
+            return framed, frames
+        samples = self.num_frames(framed.shape[-1]) * self.hop_length  # compat: unpadded
+        return torch.nn.functional.pad(framed, (0, samples - framed.shape[-1])), None
 
 
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from academicodec.models.config import CodecConfig, Xcodec2Arch
-from academicodec.models.layers import MaskedGroupNorm, length_mask
+from academicodec.models.layers import MaskedGroupNorm, apply_mask, length_mask
 from academicodec.models.precision import exact_float32
 
 MEL_BINS = 80
@@ -46,7 +46,7 @@ STACK = 2  # filterbank frames per semantic frame
 
 def _zero_past(x: Tensor, lengths: Tensor | None) -> Tensor:
     """``x`` [B, C, T] with zeros past each item's length (what a conv sees alone)."""
-    return x if lengths is None else x * length_mask(lengths, x.shape[-1])
+    return apply_mask(x, length_mask(lengths, x.shape[-1]))
 
 
 def _repeat_past(x: Tensor, lengths: Tensor | None) -> Tensor:
