@@ -339,7 +339,14 @@ def train(
     ] = 500,
     val_every: Annotated[int, typer.Option(min=0, help="Validate every N steps (0: never).")] = 500,
     keep: Annotated[int, typer.Option(min=1, help="Step checkpoints to keep.")] = 3,
-    allow_nan: Annotated[bool, typer.Option(help="Keep going on NaN/inf losses.")] = False,
+    allow_nan: Annotated[
+        bool,
+        typer.Option(
+            help="Keep going however many steps in a row have NaN/inf losses or gradients "
+            "(each is still skipped and logged; without it, train.max_bad_steps in a row stop "
+            "the run)."
+        ),
+    ] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile.")] = False,
     precision: Annotated[
         Literal["auto", "bf16", "fp32"],

@@ -15,12 +15,13 @@ import numpy as np
 import soundfile as sf
 
 from academicodec.ids import path_id, safe_id
-from academicodec.synth import espeak_speech, have_espeak, voiced_signal
+from academicodec.synth import espeak_speech, formant_speech, have_espeak, voiced_signal
 
 _WORDS = (
     "the quick brown fox jumps over a lazy dog while seven bright birds sing near old stone "
     "walls and rivers carry quiet songs through green valleys under silver clouds at dawn"
 )
+GENERATORS = {"harmonic": voiced_signal, "formant": formant_speech}
 _HANZI = "我们今天天气很好明天去北京学习中文电话号码音乐公司工作时间问题发展"
 
 
@@ -41,15 +42,22 @@ class Written:
 
 
 class SpeechSource:
-    """Makes an utterance's audio: espeak-ng if asked for and installed, else voiced signals.
+    """Makes an utterance's audio: espeak-ng if asked for and installed, else generated.
 
-    A pool of voiced clips is reused (cropped, gain-varied) so writing thousands of files for
-    a benchmark does not spend minutes synthesising.
+    ``generator`` picks the signal model: ``harmonic`` (``voiced_signal``, what the demo and
+    the tests train on) or ``formant`` (``formant_speech``, another kind of voice for
+    held-out checks). A pool of voiced clips is reused (cropped, gain-varied) so writing
+    thousands of files for a benchmark does not spend minutes synthesising.
     """
 
-    def __init__(self, use_espeak: bool = False, pool: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, use_espeak: bool = False, pool: int = 0, seed: int = 0, generator: str = "harmonic"
+    ) -> None:
+        if generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {sorted(GENERATORS)}, not {generator!r}")
         self.use_espeak = use_espeak and have_espeak()
         self.seed = seed
+        self._generate = GENERATORS[generator]
         self._pool_size = pool
         self._pool: dict[tuple[int, int], np.ndarray] = {}
 
@@ -58,14 +66,14 @@ class SpeechSource:
             voice = "cmn" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
             return espeak_speech(text, sample_rate, voice=voice, speed=140 + seed % 40)
         if not self._pool_size:
-            return voiced_signal(duration, sample_rate, seed)
+            return self._generate(duration, sample_rate, seed)
         return self._from_pool(duration, sample_rate, seed)
 
     def _from_pool(self, duration: float, sample_rate: int, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         key = (sample_rate, seed % self._pool_size)
         if key not in self._pool:
-            self._pool[key] = voiced_signal(16.0, sample_rate, self.seed + key[1])
+            self._pool[key] = self._generate(16.0, sample_rate, self.seed + key[1])
         clip = self._pool[key]
         n = int(round(duration * sample_rate))
         start = int(rng.integers(0, max(1, len(clip) - n)))

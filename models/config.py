@@ -227,7 +227,13 @@ class TrainConfig:
     batch_size: int = 16
     segment_length: int = 16000
     disc_start_step: int = 0
+    # Clip each optimizer's gradient norm to this (None: no clipping).
     grad_clip: float | None = None
+    # Linear learning-rate warm-up over the first N steps (0: none), both optimizers.
+    warmup_steps: int = 0
+    # Steps in a row whose loss or gradients are not finite before training stops (each such
+    # step is skipped: weights, optimizer state and codebooks stay as they were).
+    max_bad_steps: int = 20
     adversarial_loss: str = "lsgan"
     use_balancer: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
@@ -242,6 +248,12 @@ class TrainConfig:
             _one_of("train.discriminator.kinds", kind, DISCRIMINATORS)
         if len(self.mel_loss.n_ffts) != len(self.mel_loss.hops):
             raise ValueError("train.mel_loss: n_ffts and hops must have the same length")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"train.grad_clip must be > 0 (or null: none), not {self.grad_clip}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"train.warmup_steps must be >= 0, not {self.warmup_steps}")
+        if self.max_bad_steps < 1:
+            raise ValueError(f"train.max_bad_steps must be >= 1, not {self.max_bad_steps}")
 
 
 @dataclass(frozen=True)

@@ -100,9 +100,16 @@ class LossBalancer:
         total_weight = sum(self.weights[name] for name in losses)
         combined = torch.zeros_like(output)
         scaled_norms = {}
-        for name, loss in losses.items():
-            (grad,) = torch.autograd.grad(loss, [output], retain_graph=True)
-            norm = distrib.all_reduce_mean(grad.detach().norm().reshape(1))[0]
+        grads = {
+            name: torch.autograd.grad(loss, [output], retain_graph=True)[0]
+            for name, loss in losses.items()
+        }
+        norms = distrib.all_reduce_mean(torch.stack([g.detach().norm() for g in grads.values()]))
+        if not bool(torch.isfinite(norms).all()):
+            # A non-finite gradient: the trainer skips this step, and the smoothed norms
+            # must not remember it (one NaN in an EMA would poison every later step).
+            return combined + float("nan")
+        for (name, grad), norm in zip(grads.items(), norms, strict=True):
             previous = self.norms.get(name)
             previous = None if previous is None else previous.to(norm.device)
             smoothed = norm if previous is None else self.ema_decay * previous + norm

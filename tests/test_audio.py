@@ -5,7 +5,8 @@ import pytest
 import soundfile as sf
 
 from academicodec.audio import encode_audio, load_audio, resample
-from academicodec.synth import voiced_signal
+from academicodec.manifests.synthetic import SpeechSource
+from academicodec.synth import formant_speech, voiced_signal
 
 
 def test_load_window_downmix_and_resample(tmp_path) -> None:
@@ -44,3 +45,25 @@ def test_voiced_signal_is_deterministic_and_speech_like() -> None:
     spectrum = np.abs(np.fft.rfft(a)) ** 2
     freqs = np.fft.rfftfreq(len(a), 1 / 16000)
     assert spectrum[freqs < 4000].sum() > 10 * spectrum[freqs > 6000].sum()
+
+
+def test_formant_speech_is_another_kind_of_voice() -> None:
+    """The held-out generator: deterministic, never clipped, pauses and levels that vary
+    from clip to clip (-36 to -6 dBFS RMS), speech's spectral balance, and not the
+    harmonic generator's signal."""
+    a, b = formant_speech(2.0, 16000, 3), formant_speech(2.0, 16000, 3)
+    assert a.dtype == np.float32 and np.array_equal(a, b) and len(a) == 32000
+    levels = []
+    for seed in range(12):
+        clip = formant_speech(2.0, 16000, seed)
+        assert np.isfinite(clip).all() and np.abs(clip).max() <= 0.95 + 1e-6
+        levels.append(20 * np.log10(np.sqrt(np.mean(clip**2))))
+        frames = clip[: len(clip) // 160 * 160].reshape(-1, 160)
+        energy = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+        assert energy.max() - np.percentile(energy, 5) > 20  # pauses and closures
+    assert min(levels) < -25 and max(levels) > -18 and max(levels) <= -6 + 1e-3
+    spectrum = np.abs(np.fft.rfft(a)) ** 2
+    freqs = np.fft.rfftfreq(len(a), 1 / 16000)
+    assert spectrum[freqs < 4000].sum() > 2 * spectrum[freqs > 4000].sum()
+    with pytest.raises(ValueError, match="generator must be one of"):
+        SpeechSource(generator="klatt")

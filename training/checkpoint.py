@@ -43,6 +43,8 @@ class TrainState:
     balancer: dict[str, Any] = field(default_factory=dict)  # LossBalancer.state_dict()
     # What the run trains on (``data_provenance``): an export carries it, eval checks it.
     data: dict[str, Any] = field(default_factory=dict)
+    # Steps skipped for non-finite losses or gradients: {"total", "consecutive"}.
+    bad_steps: dict[str, int] = field(default_factory=lambda: {"total": 0, "consecutive": 0})
 
 
 def capture_rng() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from academicodec.training.trainer import Trainer
+    from academicodec.training.trainer import BadSteps, Trainer
 
 LOG = logging.getLogger("academicodec.training")
 USAGE_WARNING = 0.10
@@ -83,6 +83,19 @@ class RunLogger:
                 0,
                 0.0,
             )
+
+    def bad_step(self, step: int, losses: str, bad: BadSteps) -> None:
+        """A step whose update was skipped (non-finite loss or gradients): a warning and
+        ``train/bad_steps`` (the run's total)."""
+        if not self.enabled:
+            return
+        self.writer.add_scalar("train/bad_steps", bad.total, step)
+        message = (
+            f"step {step}: non-finite loss or gradients ({losses}): update skipped, weights "
+            f"and codebooks unchanged ({bad.consecutive} in a row, {bad.total} in this run)"
+        )
+        LOG.warning(message)
+        self._line(message)
 
     def validation(self, step: int, results: dict[str, Any]) -> None:
         if not self.enabled:

@@ -51,7 +51,7 @@ class RunOptions:
     keep: int = 3
     val_items: int = 8
     workers: int = 2
-    allow_nan: bool = False
+    allow_nan: bool = False  # never stop for non-finite steps in a row (each is still skipped)
     compile: bool = False
     compile_backend: str = "inductor"  # torch.compile's backend ("eager" in CPU tests)
     # auto: bf16 on CUDA, fp32 elsewhere; bf16 runs CPU autocast on a CPU (training/precision)

@@ -10,14 +10,13 @@ made here and passed in, and every collective is issued here, not inside ``forwa
 from __future__ import annotations
 
 import inspect
-import math
 import signal
 import threading
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +58,23 @@ if TYPE_CHECKING:
     from academicodec.training.loop import RunOptions
 
 
-class TrainingStopped(RuntimeError):
-    """A loss went NaN/inf; a checkpoint was written before stopping."""
+class TrainingStopped(UserError):
+    """Too many consecutive steps had non-finite losses or gradients; the weights of the
+    last good step were checkpointed before stopping."""
+
+
+@dataclass
+class BadSteps:
+    """Steps whose updates were skipped because a loss or a gradient was not finite."""
+
+    total: int = 0
+    consecutive: int = 0
+    last: bool = False  # the step just taken was skipped
+
+    def record(self, applied: bool) -> None:
+        self.last = not applied
+        self.total += self.last
+        self.consecutive = self.consecutive + 1 if self.last else 0
 
 
 class InterruptFlag:
@@ -125,6 +139,7 @@ class Trainer:
         )
         self.upkeep = CodebookUpkeep(self.model.quantizer, config.codebooks, seed=options.seed)
         self.step = self.epoch = self.batches_in_epoch = 0
+        self.bad_steps = BadSteps()
         self.generator: nn.Module = self.model
         self.disc: nn.Module = self.discriminators
         if distrib.is_distributed():
@@ -159,13 +174,14 @@ class Trainer:
         fake, real = out.audio.float() * mask, wav * mask
         adversarial = self.step >= train.disc_start_step
         scalars: dict[str, torch.Tensor] = {}
+        applied = True
         if adversarial:
             with self.autocast():
                 real_logits, _ = self.disc(real)
                 fake_logits, _ = self.disc(fake.detach())
                 d_loss = discriminator_loss(real_logits, fake_logits, train.adversarial_loss)
             self.opt_d.zero_grad(set_to_none=True)
-            self._backward_and_step(d_loss, self.discriminators, self.opt_d)
+            applied = self._backward_and_step(d_loss, self.discriminators, self.opt_d)
             scalars["discriminator"] = d_loss.detach()
         terms = {"mel": self.mel_loss(fake, real)}  # an fp32 island (outside autocast)
         with _frozen(self.discriminators):  # generator losses: no discriminator gradients
@@ -178,51 +194,92 @@ class Trainer:
                         fake_logits, train.adversarial_loss
                     )
                     terms["feature_matching"] = feature_matching_loss(real_maps, fake_maps)
-            total = self._generator_backward(terms, fake, out.quantizer_loss)
-        self.upkeep.update(out.codebook_inputs, out.codebook_assignments)
+            total, generator_applied = self._generator_backward(terms, fake, out.quantizer_loss)
+        if generator_applied:  # a skipped step leaves the codebooks' statistics alone too
+            self.upkeep.update(out.codebook_inputs, out.codebook_assignments)
+        else:
+            self.upkeep.restarts.zero_()
         scalars.update({name: value.detach() for name, value in terms.items()})
         scalars["quantizer"] = out.quantizer_loss.detach()
         scalars["generator"] = total.detach()
         self.step += 1
+        self.bad_steps.record(applied and generator_applied)
         return self._averaged(scalars, out, batch.get("skipped"))
 
     def _generator_backward(
         self, terms: dict[str, torch.Tensor], fake: torch.Tensor, quantizer_loss: torch.Tensor
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, bool]:
         """One backward through the generator (one gradient all-reduce under DDP): with the
-        balancer, its gradient on the output and the quantizer term in a single call."""
+        balancer, its gradient on the output and the quantizer term in a single call.
+        Returns the total loss and whether the update was applied (finite)."""
         weights = self.config.train.loss_weights
         quantizer_term = weights.quantizer * quantizer_loss
         self.opt_g.zero_grad(set_to_none=True)
         if self.balancer is None:
             total = sum(getattr(weights, name) * value for name, value in terms.items())
-            self._backward_and_step(total + quantizer_term, self.model, self.opt_g)
-            return total + quantizer_term.detach()
+            applied = self._backward_and_step(total + quantizer_term, self.model, self.opt_g)
+            return total + quantizer_term.detach(), applied
         # The balancer normalises gradients itself: no loss scaling.
         output_grad = self.balancer.gradient(terms, fake)
         torch.autograd.backward(
             [fake, quantizer_term], [output_grad, torch.ones_like(quantizer_term)]
         )
-        _clip(self.model, self.config.train.grad_clip)
-        self.opt_g.step()
         weighted = sum(
             self.balancer.weights[name] * value.detach() for name, value in terms.items()
         )
-        return weighted + quantizer_term.detach()
+        total = weighted + quantizer_term.detach()
+        return total, self._step_if_finite(total, self.model, self.opt_g)
 
-    def _backward_and_step(self, loss: torch.Tensor, module: nn.Module, optimizer: Any) -> None:
-        """Backward, clip, step - through the fp16 grad scaler when one is enabled."""
-        clip = self.config.train.grad_clip
+    def _backward_and_step(self, loss: torch.Tensor, module: nn.Module, optimizer: Any) -> bool:
+        """Backward, clip, step - through the fp16 grad scaler when one is enabled. Returns
+        whether the update was applied: not when the loss or the gradients are not finite."""
         if not self.scaler.is_enabled():
             loss.backward()
-            _clip(module, clip)
-            optimizer.step()
-            return
+            return self._step_if_finite(loss, module, optimizer)
+        # fp16: the scaler skips steps with inf/NaN gradients and lowers its scale itself
+        # (overflow while it calibrates is routine); a non-finite loss is a bad step.
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(optimizer)
-        _clip(module, clip)
-        self.scaler.step(optimizer)
+        applied = _all_finite(loss.detach())
+        _clip(module, self.config.train.grad_clip)
+        with self.warmup(optimizer):
+            self.scaler.step(optimizer)
         self.scaler.update()
+        return applied
+
+    def _step_if_finite(self, loss: torch.Tensor, module: nn.Module, optimizer: Any) -> bool:
+        """Clip (when the preset asks) and step, unless the loss or the gradient norm is not
+        finite on any rank: then the gradients are dropped and nothing changes."""
+        clip = self.config.train.grad_clip
+        params = [p for p in module.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else loss * 0
+        if not _all_finite(loss.detach(), norm):
+            optimizer.zero_grad(set_to_none=True)
+            return False
+        if clip:
+            torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
+        with self.warmup(optimizer):
+            optimizer.step()
+        return True
+
+    @contextmanager
+    def warmup(self, optimizer: Any) -> Iterator[None]:
+        """During ``train.warmup_steps`` the learning rate ramps linearly to the schedule's
+        (step 1 at 1/N of it); only the update sees the ramp, so the schedule and its
+        checkpointed state stay the preset's."""
+        steps = self.config.train.warmup_steps
+        if self.step >= steps:
+            yield
+            return
+        factor = (self.step + 1) / steps
+        scheduled = [group["lr"] for group in optimizer.param_groups]
+        for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+            group["lr"] = lr * factor
+        try:
+            yield
+        finally:
+            for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+                group["lr"] = lr
 
     def _averaged(
         self, scalars: dict[str, torch.Tensor], out: Any, skipped: torch.Tensor | None
@@ -275,6 +332,7 @@ class Trainer:
             upkeep=self.upkeep.state_dict(),
             balancer=self.balancer.state_dict() if self.balancer is not None else {},
             data=self.data,
+            bad_steps={"total": self.bad_steps.total, "consecutive": self.bad_steps.consecutive},
         )
 
     def load_state_dict(self, state: TrainState) -> None:
@@ -293,6 +351,7 @@ class Trainer:
             self.balancer.load_state_dict(state.balancer)
         self.step, self.epoch = state.step, state.epoch
         self.batches_in_epoch = state.batches_in_epoch
+        self.bad_steps = BadSteps(**state.bad_steps)
         restore_rng(state.rng, distrib.rank())
 
     def apply_optimizer_settings(self) -> None:
@@ -343,17 +402,15 @@ class Trainer:
         while self.step < options.max_steps:
             for batch, data_wait in self._batches():
                 metrics = self.train_step(batch)
+                # The step and its batch are one: a checkpoint of this step resumes from
+                # the next batch (a Ctrl-C right here once replayed this one).
+                self.batches_in_epoch += 1
                 if stop.requested:
                     self.save()
                     raise Interrupted(self._saved_message())
-                self.batches_in_epoch += 1
-                finite = all(math.isfinite(v) for v in metrics["train"].values())
-                if not finite and not options.allow_nan:
-                    self.save()
-                    raise TrainingStopped(
-                        f"non-finite loss at step {self.step}: {metrics['train']}"
-                    )
                 logger.step(self.step, metrics, data_wait, batch["wav"].shape[0], self)
+                if self.bad_steps.last:
+                    self._bad_step(logger, metrics)
                 if options.val_every and self.step % options.val_every == 0:
                     logger.validation(self.step, self.validate())
                 if options.ckpt_every and self.step % options.ckpt_every == 0:
@@ -365,6 +422,24 @@ class Trainer:
                 self._epoch_schedules()
         self.save()
         return self.state_dict()
+
+    def _bad_step(self, logger: RunLogger, metrics: dict[str, Any]) -> None:
+        """Say that this step was skipped; stop after ``train.max_bad_steps`` in a row
+        (checkpointing the last good weights), unless ``--allow-nan``."""
+        losses = " ".join(f"{name}={value:.4g}" for name, value in metrics["train"].items())
+        logger.bad_step(self.step, losses, self.bad_steps)
+        limit = self.config.train.max_bad_steps
+        if self.bad_steps.consecutive < limit or self.options.allow_nan:
+            return
+        self.save()
+        first = self.step - self.bad_steps.consecutive + 1
+        raise TrainingStopped(
+            f"steps {first}-{self.step}: {limit} steps in a row had non-finite losses or "
+            f"gradients ({losses}), none was applied; the weights of step {first - 1} were "
+            f"checkpointed (as step {self.step}) in {self.options.out / 'checkpoints'} - "
+            "lower train.lr, set train.grad_clip or "
+            "train.warmup_steps, check the data, or pass --allow-nan to keep skipping"
+        )
 
     def _epoch_schedules(self) -> None:
         """Both learning rates decay by epoch, whether or not an optimizer has stepped in
@@ -416,6 +491,15 @@ def _no_buffer_sync() -> dict[str, bool]:
 def _clip(module: nn.Module, limit: float | None) -> None:
     if limit:
         torch.nn.utils.clip_grad_norm_(module.parameters(), limit)
+
+
+def _all_finite(*values: torch.Tensor) -> bool:
+    """Whether every value is finite on every rank (one all-reduce of a flag under DDP, so
+    all ranks skip or apply the same updates)."""
+    bad = sum((~torch.isfinite(v)).any().float() for v in values)
+    if distrib.is_distributed():
+        bad = distrib.all_reduce_sum(bad.reshape(1))[0]
+    return not bool(bad)
 
 
 def optimizer_kernel(device: torch.device) -> dict[str, bool]:

@@ -1,7 +1,9 @@
 """The trainer: checkpoints, TensorBoard tags, export, exact resume, DDP on uneven shards."""
 
+import math
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,25 +11,14 @@ import torch
 import torch.multiprocessing as mp
 
 from academicodec.errors import UserError
-from academicodec.manifests import prepare
-from academicodec.manifests.synthetic import make_folder
-from academicodec.models import load_codec
+from academicodec.models import load_codec, load_codec_config
+from academicodec.models.losses import MultiResolutionMelLoss
 from academicodec.pipelines import ShardSettings, write_shards
 from academicodec.training import RunOptions, export_run, train
 from academicodec.training.checkpoint import load_state_file
 from tests.helpers import run_cli
 
 TINY = {"train.batch_size": 4, "train.segment_length": 4800}
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """14 clips at 16 kHz in uneven shards of 5, 5, 4."""
-    root = tmp_path_factory.mktemp("train-data")
-    make_folder(root / "src", 14, durations=(0.5, 1.2))
-    prepare("folder", root / "src", root / "manifests")
-    write_shards([root / "manifests"], root / "shards", ShardSettings(16000, samples_per_shard=5))
-    return root / "shards"
 
 
 def _options(out: Path, shards: Path, **changes) -> RunOptions:
@@ -136,23 +127,162 @@ def test_cli_train_and_export(shards: Path, tmp_path: Path) -> None:
     assert missing.returncode == 2 and "--resume" in missing.stderr
 
 
-def test_nan_loss_stops_with_a_checkpoint(shards: Path, tmp_path: Path, monkeypatch) -> None:
+_REAL_MEL_FORWARD = MultiResolutionMelLoss.forward
+
+
+def _nan_mel_at(monkeypatch, calls: set[int] | None = None, after: int | None = None) -> None:
+    """The mel loss turns NaN at the given calls (one call per training step here)."""
     from academicodec.models import losses
+
+    real = _REAL_MEL_FORWARD
+    count = [0]
+
+    def forward(self, reconstruction, target):  # type: ignore[no-untyped-def]
+        value = real(self, reconstruction, target)
+        count[0] += 1
+        bad = (calls is not None and count[0] in calls) or (after is not None and count[0] > after)
+        return value * float("nan") if bad else value
+
+    monkeypatch.setattr(losses.MultiResolutionMelLoss, "forward", forward)
+
+
+def _state(trainer) -> dict:  # type: ignore[no-untyped-def]
+    """Weights, codebook buffers and both optimizers' states, copied (the discriminators'
+    parameters: spectral norm's power-iteration vectors move in every forward)."""
+    import copy
+
+    return copy.deepcopy(
+        {
+            "generator": trainer.model.state_dict(),
+            "discriminator": dict(trainer.discriminators.named_parameters()),
+            "optimizer_g": trainer.opt_g.state_dict(),
+            "optimizer_d": trainer.opt_d.state_dict(),
+            "upkeep": trainer.upkeep.state_dict()["usage"],
+        }
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)  # type: ignore[arg-type]
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)  # type: ignore[union-attr]
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    return a == b
+
+
+@pytest.mark.parametrize("preset", ["tiny_hificodec_16k", "tiny_encodec_16k"])
+def test_a_nan_step_changes_nothing_and_is_reported(
+    shards: Path, tmp_path: Path, monkeypatch, preset: str
+) -> None:
+    """A NaN in step 3's generator loss: the generator's weights, its codebooks (GRVQ
+    tables, EMA buffers, usage) and its optimizer state after step 3 are those after step
+    2, and step 4 trains again. The discriminator's own step had a finite loss and is
+    applied; a NaN in the discriminator's loss leaves the discriminator as it was."""
+    from academicodec.training import Trainer
+    from academicodec.training import trainer as trainer_module
+
+    _nan_mel_at(monkeypatch, calls={3})
+    real_d_loss = trainer_module.discriminator_loss
+    d_calls = [0]
+
+    def d_loss(*args):  # type: ignore[no-untyped-def]
+        d_calls[0] += 1
+        return real_d_loss(*args) * (float("nan") if d_calls[0] == 1 else 1.0)
+
+    monkeypatch.setattr(trainer_module, "discriminator_loss", d_loss)
+    config = load_codec_config(preset, {**TINY, "train.disc_start_step": 1})
+    trainer = Trainer(config, _options(tmp_path / "run", shards), torch.device("cpu"))
+    batches = [batch for batch, _ in trainer._batches()]
+    states, metrics = [_state(trainer)], []
+    for batch in batches[:3] + batches[:1]:
+        metrics.append(trainer.train_step(batch))
+        states.append(_state(trainer))
+    generator = ("generator", "optimizer_g", "upkeep")
+    discriminator = ("discriminator", "optimizer_d")
+    # step 2: NaN discriminator loss
+    assert math.isnan(metrics[1]["train"]["discriminator"])
+    assert all(_same(states[2][k], states[1][k]) for k in discriminator)
+    assert not _same(states[2]["generator"], states[1]["generator"])
+    # step 3: NaN mel loss
+    assert math.isnan(metrics[2]["train"]["mel"])
+    for part in generator:
+        assert _same(states[3][part], states[2][part]), f"the NaN step changed the {part}"
+    assert not _same(states[3]["discriminator"], states[2]["discriminator"])
+    # step 4 trains both again
+    for part in generator + discriminator:
+        assert not _same(states[4][part], states[3][part]), f"{part} did not train after it"
+    assert trainer.bad_steps.total == 2 and trainer.bad_steps.consecutive == 0
+    # ... and the loop reports it: a warning line in train.log and train/bad_steps.
+    _nan_mel_at(monkeypatch, calls={2})
+    options = _options(tmp_path / "logged", shards, max_steps=4, val_every=0, ckpt_every=0)
+    state = train(preset, options, TINY)
+    assert state.step == 4 and state.bad_steps == {"total": 1, "consecutive": 0}
+    log = (tmp_path / "logged" / "train.log").read_text()
+    assert "step 2: non-finite loss or gradients (" in log and "update skipped" in log
+    assert "train/bad_steps" in _tags(tmp_path / "logged")
+
+
+def test_repeated_nan_steps_stop_with_one_line(shards: Path, tmp_path: Path, monkeypatch) -> None:
+    """train.max_bad_steps non-finite steps in a row: one line naming the steps, the
+    checkpoint of the last good weights, and what to try; --allow-nan keeps going."""
     from academicodec.training import TrainingStopped
 
-    real = losses.MultiResolutionMelLoss.forward
-
-    def nan_after_two(self, reconstruction, target):  # type: ignore[no-untyped-def]
-        value = real(self, reconstruction, target)
-        nan_after_two.calls += 1
-        return value * float("nan") if nan_after_two.calls > 2 else value
-
-    nan_after_two.calls = 0
-    monkeypatch.setattr(losses.MultiResolutionMelLoss, "forward", nan_after_two)
+    _nan_mel_at(monkeypatch, after=2)
+    overrides = {**TINY, "train.max_bad_steps": 3}
     options = _options(tmp_path / "run", shards, max_steps=10, val_every=0, ckpt_every=100)
-    with pytest.raises(TrainingStopped, match="non-finite loss at step 3"):
-        train("tiny_hificodec_16k", options, TINY)
-    assert load_state_file(tmp_path / "run" / "checkpoints" / "last.pt").step == 3
+    with pytest.raises(TrainingStopped) as stopped:
+        train("tiny_hificodec_16k", options, overrides)
+    message = str(stopped.value)
+    assert "\n" not in message
+    assert message.startswith("steps 3-5: 3 steps in a row had non-finite losses or gradients")
+    assert "weights of step 2" in message and "train.grad_clip" in message
+    saved = load_state_file(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert saved.step == 5 and saved.bad_steps == {"total": 3, "consecutive": 3}
+    _nan_mel_at(monkeypatch, after=2)
+    kept = train("tiny_hificodec_16k", replace(options, out=tmp_path / "kept", allow_nan=True,
+                                               max_steps=7), overrides)  # fmt: skip
+    assert kept.step == 7 and kept.bad_steps == {"total": 5, "consecutive": 5}
+
+
+def test_warmup_ramps_the_learning_rate_and_clipping_bounds_the_update(
+    shards: Path, tmp_path: Path
+) -> None:
+    """train.warmup_steps: the first updates use 1/N, 2/N ... of the scheduled rate (the
+    stored schedule untouched); train.grad_clip: the applied gradient norm is the limit."""
+    from academicodec.training import Trainer
+
+    config = load_codec_config("tiny_hificodec_16k", {**TINY, "train.warmup_steps": 4})
+    trainer = Trainer(config, _options(tmp_path / "run", shards), torch.device("cpu"))
+    seen = []
+    real_step = trainer.opt_g.step
+
+    def step(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(trainer.opt_g.param_groups[0]["lr"])
+        grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+        seen_norms.append(float(torch.nn.utils.get_total_norm(grads)))
+        return real_step(*args, **kwargs)
+
+    seen_norms: list[float] = []
+    trainer.opt_g.step = step  # type: ignore[method-assign]
+    batches = [batch for batch, _ in trainer._batches()]
+    for batch in (batches * 2)[:5]:
+        trainer.train_step(batch)
+    lr = config.train.lr
+    assert seen == pytest.approx([lr / 4, lr / 2, 3 * lr / 4, lr, lr], rel=1e-6)
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(lr)
+    clipped = load_codec_config("tiny_hificodec_16k", {**TINY, "train.grad_clip": 1e-3})
+    trainer = Trainer(clipped, _options(tmp_path / "clip", shards), torch.device("cpu"))
+    seen_norms.clear()
+    real_step = trainer.opt_g.step
+    trainer.opt_g.step = step  # type: ignore[method-assign]
+    trainer.train_step(batches[0])
+    assert seen_norms == pytest.approx([1e-3], rel=1e-4)
+    with pytest.raises(UserError, match="train.warmup_steps must be >= 0"):
+        load_codec_config("tiny_hificodec_16k", {"train.warmup_steps": -1})
+    with pytest.raises(UserError, match="train.grad_clip must be > 0"):
+        load_codec_config("tiny_hificodec_16k", {"train.grad_clip": 0})
 
 
 def test_corrupt_last_checkpoint_falls_back(
