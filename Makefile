@@ -35,7 +35,7 @@ format: install
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
-# The CUDA path end to end in < 8 minutes on one GPU (prints "skipped" without CUDA).
+# The CUDA path end to end in < 11 minutes on one GPU (prints "skipped" without CUDA).
 gpu-check: install
 	$(PY) bench/gpu_check.py
 

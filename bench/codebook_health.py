@@ -28,6 +28,7 @@ import torch
 from common import report
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from academicodec.cli import parse_overrides
 from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import SpeechSource, make_folder, make_libritts
 from academicodec.models import build_codec, load_codec_config
@@ -37,28 +38,41 @@ from academicodec.training import RunOptions, train
 FIRST_PERPLEXITY, FINAL_PERPLEXITY, FINAL_USED = 32.0, 64.0, 0.25
 
 
-def make_corpora(root: Path, seed: int) -> tuple[Path, Path]:
-    """Training shards (harmonic voices) and held-out shards (formant voices) for ``seed``
-    (made once per seed, shared by the presets)."""
+def make_corpora(
+    root: Path, seed: int, held_out: str = "formant", sample_rate: int = 16000, clips: int = 36
+) -> tuple[Path, Path]:
+    """Training shards (harmonic voices: two thirds in a LibriTTS layout, a third in a
+    folder) and 8 held-out clips (formant voices by default) for ``seed``, made once per
+    seed and shared by the presets."""
     if (root / "val" / "index.json").is_file():
         return root / "train", root / "val"
     source = SpeechSource(seed=seed)
-    make_libritts(root / "LibriTTS", {"dev-clean": 16, "test-clean": 8}, seed=seed, source=source)
-    make_folder(root / "folder", 12, seed=seed + 1, source=source)
-    held_out = SpeechSource(generator="formant", seed=seed)
-    make_folder(root / "held_out", 8, seed=seed + 1000, source=held_out, durations=(1.5, 3.0))
+    libritts = clips * 2 // 3
+    parts = {"dev-clean": libritts * 2 // 3, "test-clean": libritts - libritts * 2 // 3}
+    make_libritts(root / "LibriTTS", parts, seed=seed, source=source)
+    make_folder(root / "folder", clips - libritts, seed=seed + 1, source=source)
+    other = SpeechSource(generator=held_out, seed=seed)
+    make_folder(root / "held_out", 8, seed=seed + 1000, source=other, durations=(1.5, 3.0))
     for name, layout in (("LibriTTS", "libritts"), ("folder", "folder"), ("held_out", "folder")):
         prepare(layout, root / name, root / "manifests" / name)
-    settings = ShardSettings(16000, samples_per_shard=16, seed=seed)
+    settings = ShardSettings(sample_rate, samples_per_shard=16, seed=seed)
     manifests = [root / "manifests" / "LibriTTS", root / "manifests" / "folder"]
     write_shards(manifests, root / "train", settings)
     write_shards([root / "manifests" / "held_out"], root / "val", settings)
     return root / "train", root / "val"
 
 
-def run(preset: str, seed: int, steps: int, every: int, root: Path) -> dict[str, Any]:
-    data, val = make_corpora(root / f"data-{seed}", seed)
-    overrides = {"train.disc_start_step": 10 * steps}
+def run(
+    preset: str,
+    seed: int,
+    steps: int,
+    every: int,
+    root: Path,
+    sets: dict[str, Any],
+    held_out: str = "formant",
+) -> dict[str, Any]:
+    data, val = make_corpora(root / f"data-{seed}", seed, held_out)
+    overrides = {"train.disc_start_step": 10 * steps, **sets}
     out = root / f"run-{preset}-{seed}"
     options = RunOptions(
         out=out, data=data, val=val, max_steps=steps, device="cpu", workers=0,
@@ -103,16 +117,25 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE preset override")
+    parser.add_argument(
+        "--held-out", choices=["formant", "harmonic"], default="formant",
+        help="the held-out voices: another generator (formant) or the training one's",
+    )  # fmt: skip
     args = parser.parse_args()
+    sets = parse_overrides(args.set)
     torch.set_num_threads(1)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
             for seed in args.seeds:
-                results.append(run(preset, seed, args.steps, args.every, Path(tmp)))
+                results.append(
+                    run(preset, seed, args.steps, args.every, Path(tmp), sets, args.held_out)
+                )
                 print_run(results[-1])
     report({
-        "bench": "codebook_health", "steps": args.steps, "runs": results,
+        "bench": "codebook_health", "steps": args.steps, "set": sets,
+        "held_out": args.held_out, "runs": results,
         "met": {f"{r['preset']}/{r['seed']}": r["met"] for r in results},
     })  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""One GPU check: does the CUDA path work, and how fast is it? (< 8 minutes on one GPU)
+"""One GPU check: does the CUDA path work, and how fast is it? (< 11 minutes on one GPU)
 
 Generates its own speech-like corpus, then, on ``cuda:0``:
 
@@ -16,6 +16,10 @@ Generates its own speech-like corpus, then, on ``cuda:0``:
   spent in bf16 kernels (with the largest kernels that are not).
 - ``ddp``: 20 steps of a one-rank NCCL process group (DDP wrappers and collectives on),
   a checkpoint at step 10 and the end, then a resume to step 30.
+- ``curve``: ``bench/learning_curve.py`` for ``hificodec_16k_320d`` at batch 16, GAN
+  losses on, bf16, 3 minutes of training on 600 generated clips, scored every 20 s on 8
+  clips of another voice generator (mel L1, PESQ-WB, STOI, every codebook's perplexity):
+  whether validation mel L1 falls after the first minute and every codebook stays >= 64.
 
 Prints one JSON line (``"bench": "gpu_check"``) with every figure, the goals of issue 13 and
 whether each was met. A stage that raises is a failure: the JSON names it
@@ -44,6 +48,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from common import machine
+from learning_curve import CurveSettings, generated_curve
 
 from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import SpeechSource, make_folder
@@ -88,6 +93,9 @@ class Sizes:
     batch_seconds: float  # tokenize's batch budget (the accelerator default)
     encoder_batches: tuple[int, ...]  # rows of the encoder-alone figures
     row_seconds: float
+    curve_minutes: float  # the learning-curve stage's training time
+    curve_every: float
+    curve_clips: int
 
 
 GPU = Sizes(
@@ -105,6 +113,9 @@ GPU = Sizes(
     batch_seconds=300.0,
     encoder_batches=(8, 64, 256),
     row_seconds=ROW_SECONDS,
+    curve_minutes=3.0,
+    curve_every=20.0,
+    curve_clips=600,
 )
 REHEARSAL = Sizes(
     "cpu",
@@ -121,6 +132,9 @@ REHEARSAL = Sizes(
     batch_seconds=2.0,
     encoder_batches=(1, 2, 4),
     row_seconds=0.5,
+    curve_minutes=0.05,
+    curve_every=1.0,
+    curve_clips=12,
 )
 
 
@@ -412,6 +426,16 @@ def ddp_figures(root: Path, shards: Path, sizes: Sizes) -> dict[str, Any]:
         dist.destroy_process_group()
 
 
+def curve_figures(root: Path, sizes: Sizes) -> dict[str, Any]:
+    """``bench/learning_curve.py`` for the train preset (GAN losses on, bf16 on CUDA), on
+    generated audio scored on another voice: what a few GPU-minutes of training buy."""
+    settings = CurveSettings(
+        sizes.train_preset, sizes.device, sizes.curve_minutes, sizes.curve_every,
+        val_items=8, batch=sizes.train_batch, workers=sizes.workers,
+    )  # fmt: skip
+    return generated_curve(settings, root / "curve", sizes.curve_clips)
+
+
 def _more(options: RunOptions, steps: int) -> RunOptions:
     from dataclasses import replace
 
@@ -450,6 +474,8 @@ def goals(results: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
                 "measured": measured,
                 "met": measured >= goal,
             }
+    for name, met in results.get("curve", {}).get("goals", {}).items():
+        checks[f"curve {name}"] = {"met": met}
     if "train" in results:
         measured = results["train"]["bf16_speedup"]
         checks["train bf16 / fp32 steps/s"] = {
@@ -495,6 +521,7 @@ def run_check(sizes: Sizes) -> tuple[dict[str, Any], int]:
             )
             results["train"] = stage("train", results, lambda: train_figures(shards, sizes))
             results["ddp"] = stage("ddp", results, lambda: ddp_figures(root, shards, sizes))
+            results["curve"] = stage("curve", results, lambda: curve_figures(root, sizes))
         except StageFailed as failure:
             results["failed_stage"] = failure.stage
             results["error"] = f"{type(failure.__cause__).__name__}: {failure.__cause__}"

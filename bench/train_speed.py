@@ -4,8 +4,9 @@ and steps/s with the codebook upkeep vs the original quantizer settings.
 The loader must never be the bottleneck: ratio = loader steps/s / in-memory steps/s
 (target >= 0.95), for ``tiny_hificodec_16k`` and ``hificodec_16k_320d`` (small batch).
 Codebook health must not cost speed: ``upkeep_ratio`` = steps/s with the default upkeep
-(k-means init, usage EMA, restarts) / steps/s with ``codebooks.init: none`` and
-``dead_code_ratio: 0`` (the original's quantizer), both in memory (target >= 0.95).
+(k-means init, usage EMA, restarts, codebooks that follow the encoder's update) / steps/s
+with ``codebooks.init: none``, ``dead_code_ratio: 0`` and ``follow_encoder: false`` (the
+original's quantizer), both in memory (target >= 0.95).
 Every run uses the ``Trainer``'s own step; only where batches come from, or the upkeep
 settings, differ.
 """
@@ -27,7 +28,11 @@ from academicodec.models import load_codec_config
 from academicodec.pipelines import ShardSettings, write_shards
 from academicodec.training import RunOptions, Trainer
 
-ORIGINAL_QUANTIZER = {"codebooks.init": "none", "codebooks.dead_code_ratio": 0.0}
+ORIGINAL_QUANTIZER = {
+    "codebooks.init": "none",
+    "codebooks.dead_code_ratio": 0.0,
+    "codebooks.follow_encoder": False,
+}
 
 
 def steps_per_second(

@@ -171,6 +171,10 @@ class CodebookConfig:
     # so it means the same at 200 frames a step (CPU) as at 20,000 (a GPU node).
     dead_code_ratio: float = 0.2
     usage_decay: float = 0.9
+    # Move the first stage's codebooks with the latent's mean after every optimizer step
+    # (CodebookUpkeep.follow): early in training the encoder's update moves its whole output
+    # by more than the distance between neighbouring codewords in one step.
+    follow_encoder: bool = True
 
     def __post_init__(self) -> None:
         _one_of("codebooks.init", self.init, ("kmeans", "none"))

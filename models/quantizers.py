@@ -307,14 +307,24 @@ class EuclideanCodebook(nn.Module):
         self.embed_avg[rows] = codewords * count
         self.cluster_size[rows] = count
 
+    def _smoothed_sizes(self) -> Tensor:
+        """Laplace-smoothed cluster sizes: what ``embed_avg`` is divided by."""
+        total = self.cluster_size.sum()
+        return (self.cluster_size + self.epsilon) / (total + self.size * self.epsilon) * total
+
     @torch.no_grad()
     def ema_step(self, counts: Tensor, sums: Tensor) -> None:
         """One EMA step on the (all-reduced) assignment counts [size] and sums [size, d]."""
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        total = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.epsilon) / (total + self.size * self.epsilon) * total
-        self.embed.copy_(self.embed_avg / smoothed[:, None])
+        self.embed.copy_(self.embed_avg / self._smoothed_sizes()[:, None])
+
+    @torch.no_grad()
+    def transform(self, scale: Tensor, shift: Tensor) -> None:
+        """Map every codeword ``c`` to ``scale * c + shift`` ([d] each), the EMA sums with
+        them (the next EMA step starts from the moved codewords)."""
+        self.embed.mul_(scale.to(self.embed.dtype)).add_(shift.to(self.embed.dtype))
+        self.embed_avg.copy_(self.embed * self._smoothed_sizes()[:, None])
 
 
 class VectorQuantization(nn.Module):

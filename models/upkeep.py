@@ -10,7 +10,11 @@ refilling the codebook from the current batch every step. Here, for both quantiz
 - a code whose usage, an EMA of its assignment counts, falls below ``dead_code_ratio`` of
   its codebook's mean usage is moved onto a recent latent of its own codebook (Jukebox,
   Dhariwal et al. 2020; vector-quantize-pytorch), at most one code per input row, so no two
-  restarted codes share a vector; a restarted code starts at the mean usage;
+  restarted codes share a vector; a restarted code starts at the mean usage, and usage
+  starts at zero after the fit, so codes the first step leaves unused are restarted at once;
+- ``follow`` moves the codebooks with the encoder's update (``follow_encoder``): early on,
+  one optimizer step shifts the whole latent by more than the distance between neighbouring
+  codewords, which leaves every codeword fitted to the last step's latents behind;
 - the EMA RVQ's cluster statistics are stepped here rather than inside ``forward``.
 
 Everything that crosses ranks happens here, in as few collectives as possible: one
@@ -78,11 +82,11 @@ class CodebookUpkeep:
             return distrib.broadcast(table.contiguous())
 
         self.quantizer.fit_codebooks(latent, mask, fit)
-        # Every code starts at the mean usage the batch implies: none is "dead" until the
-        # data says so.
-        frames = latent.shape[0] * latent.shape[-1] if mask is None else float(mask.sum())
-        total = distrib.all_reduce_sum(torch.tensor([float(frames)], device=self.usage.device))
-        self.usage.fill_(float(total[0]) / size)
+        # Usage starts at zero: a code that the first steps after the fit leave unused is
+        # dead at once (the test is relative to the mean usage, so the EMA's start-up bias
+        # cancels). Starting every code at the mean hid the dead ones for ~15 steps, the
+        # time an EMA at 0.9 takes to fall under 0.2 x the mean.
+        self.usage.zero_()
         self.initialised = True
 
     # --- one training step ------------------------------------------------------------
@@ -120,6 +124,41 @@ class CodebookUpkeep:
         self.restarts.zero_()
         if self.config.dead_code_ratio > 0:
             self._restart(inputs)
+
+    @torch.no_grad()
+    def follow(self, before: Tensor, after: Tensor) -> None:
+        """Move the codebooks with the encoder's update: ``before`` and ``after`` [N, D] are
+        the same frames' latents around the optimizer step. Per dimension, the affine map
+        ``after ~ scale * before + shift`` (least squares) is applied to the first stage's
+        codewords, and its scale to the later stages' (they code residuals)."""
+        before, after = before.float(), after.float()
+        sums = torch.stack(
+            [before.sum(0), after.sum(0), (before * before).sum(0), (before * after).sum(0)]
+        )
+        count = torch.full_like(sums[:1], float(before.shape[0]))
+        reduced = distrib.all_reduce_sum(torch.cat([count, sums]))  # every rank's frames
+        n, sum_b, sum_a, sum_bb, sum_ba = reduced
+        mean_b, mean_a = sum_b / n, sum_a / n
+        var = sum_bb / n - mean_b**2
+        scale = (sum_ba / n - mean_b * mean_a) / var.clamp(min=1e-12)
+        scale = torch.where(var > 1e-12, scale.clamp(0.5, 2.0), torch.ones_like(scale))
+        shift = mean_a - scale * mean_b
+        zero = torch.zeros_like(shift)
+        quantizer = self.quantizer
+        if self.ema:
+            for k, codebook in enumerate(quantizer.codebooks()):  # type: ignore[union-attr]
+                codebook.transform(scale, shift if k == 0 else zero)
+            return
+        width = shift.shape[0] // quantizer.groups  # type: ignore[union-attr]
+        for stage in range(quantizer.stages):  # type: ignore[union-attr]
+            for g, module in enumerate(quantizer.stage(stage)):  # type: ignore[union-attr]
+                if module.factorised:
+                    continue
+                part = slice(g * width, (g + 1) * width)
+                weight = module.embedding.weight
+                weight.mul_(scale[part])
+                if stage == 0:
+                    weight.add_(shift[part])
 
     def _restart(self, inputs: list[Tensor]) -> None:
         usage = self.usage[: len(inputs)]

@@ -63,8 +63,13 @@ def test_every_stage_runs_in_a_cpu_rehearsal() -> None:
     assert ddp["world_size"] == 1 and ddp["steps"] == 2 and ddp["resumed_to_step"] == 3
     assert "last.pt" in ddp["checkpoints"]
     assert report["goals"]["tiny_encodec_16k fp32 codes = CPU fp32"]["met"] is True
+    curve = report["curve"]  # the learning curve, with GAN losses, on another voice
+    assert curve["preset"] == "tiny_encodec_16k" and curve["gan"] is True
+    assert len(curve["curve"]) >= 2 and curve["steps"] >= 1
+    assert len(curve["curve"][-1]["perplexity"]) == 4
+    assert "curve perplexity_at_least_64" in report["goals"]
     assert set(report["stage_seconds"]) == {
-        "data", "tokenize tiny_encodec_16k", "shard", "train", "ddp",
+        "data", "tokenize tiny_encodec_16k", "shard", "train", "ddp", "curve",
     }  # fmt: skip
 
 

@@ -194,8 +194,12 @@ class Trainer:
                         fake_logits, train.adversarial_loss
                     )
                     terms["feature_matching"] = feature_matching_loss(real_maps, fake_maps)
+            follow = self.config.codebooks.follow_encoder
+            probe = self._probe(wav, lengths) if follow else None
             total, generator_applied = self._generator_backward(terms, fake, out.quantizer_loss)
         if generator_applied:  # a skipped step leaves the codebooks' statistics alone too
+            if probe is not None:
+                self.upkeep.follow(probe, self._probe(wav, lengths))
             self.upkeep.update(out.codebook_inputs, out.codebook_assignments)
         else:
             self.upkeep.restarts.zero_()
@@ -205,6 +209,16 @@ class Trainer:
         self.step += 1
         self.bad_steps.record(applied and generator_applied)
         return self._averaged(scalars, out, batch.get("skipped"))
+
+    @torch.no_grad()
+    def _probe(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The latent rows [N, D] of this rank's first item in the batch."""
+        with self.autocast():
+            latent, mask, _ = self.model.latent(wav[:1], lengths[:1])
+        rows = latent.float()[0].t()
+        if mask is not None:
+            rows = rows[mask[0, 0] > 0]
+        return rows
 
     def _generator_backward(
         self, terms: dict[str, torch.Tensor], fake: torch.Tensor, quantizer_loss: torch.Tensor

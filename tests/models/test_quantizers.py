@@ -162,6 +162,59 @@ def test_dead_code_is_restarted_on_data_and_stays_in_use(kind: str) -> None:
     assert float(table[3].detach().abs().max()) < 20
 
 
+@pytest.mark.parametrize("kind", ["rvq", "grvq"])
+def test_a_code_unused_right_after_the_fit_is_restarted_at_the_first_step(kind: str) -> None:
+    """Dead codes are found from the first step after the k-means fit (usage starts at
+    zero), not once a usage average started at the mean has decayed (~15 steps)."""
+    torch.manual_seed(0)
+    quantizer = _quantizer(kind)
+    upkeep = CodebookUpkeep(quantizer, CodebookConfig(kmeans_iters=10))
+    upkeep.initialise(torch.randn(1, 8, 400), None)
+    _step(quantizer, upkeep, torch.randn(400, 8) * 0.05 + 3.0)  # the latent moved away
+    assert (upkeep.restarts > 0).all(), upkeep.restarts
+
+
+@pytest.mark.parametrize("kind", ["rvq", "grvq", "grvq_factorised"])
+def test_codebooks_follow_the_encoders_update(kind: str) -> None:
+    """``follow`` fits, per dimension, the affine map that took the probe's latent from
+    ``before`` to ``after``, and applies it to the first stage's codewords and its scale to
+    the later stages' (they code residuals): a latent that moved by a uniform scale and any
+    shift gets the same codes as before. Cosine codes (factorised) are left alone; EMA
+    statistics move with the codewords."""
+    torch.manual_seed(0)
+    quantizer = _quantizer(kind)
+    upkeep = CodebookUpkeep(quantizer, CodebookConfig(kmeans_iters=10))
+    latent = torch.randn(2, 8, 100)
+    upkeep.initialise(latent, None)
+    codes = quantizer.eval().encode(latent)
+    rows = latent[0].t()
+    scale, shift = torch.linspace(0.7, 1.6, 8), torch.linspace(-3.0, 2.0, 8)
+    tables = [t.detach().clone() for t in quantizer.tables()]
+    upkeep.follow(rows, rows * scale + shift)
+    width = 8 // (1 if kind == "rvq" else 2)
+    for k, (table, old) in enumerate(zip(quantizer.tables(), tables, strict=True)):
+        if kind == "grvq_factorised":
+            assert torch.equal(table, old)
+            continue
+        part = slice(0, 8) if kind == "rvq" else slice(k % 2 * width, (k % 2 + 1) * width)
+        first_stage = k == 0 if kind == "rvq" else k < 2
+        expected = old * scale[part] + (shift[part] if first_stage else 0.0)
+        torch.testing.assert_close(table.detach(), expected, atol=1e-4, rtol=1e-4)
+    if kind == "grvq_factorised":
+        return
+    torch.manual_seed(0)
+    uniform = _quantizer(kind)
+    fitted = CodebookUpkeep(uniform, CodebookConfig(kmeans_iters=10))
+    fitted.initialise(latent, None)
+    fitted.follow(rows, rows * 1.3 - 0.5)
+    assert torch.equal(uniform.eval().encode(latent * 1.3 - 0.5), codes)
+    assert not torch.equal(uniform.eval().encode(latent * 1.3 + 4.5), codes)  # it can fail
+    if kind == "rvq":
+        for codebook in quantizer.codebooks():
+            sizes = codebook._smoothed_sizes()[:, None]
+            torch.testing.assert_close(codebook.embed_avg / sizes, codebook.embed)
+
+
 def test_upkeep_state_round_trips() -> None:
     quantizer = _quantizer("grvq")
     upkeep = CodebookUpkeep(quantizer, CodebookConfig(), seed=3)
