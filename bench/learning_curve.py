@@ -10,10 +10,11 @@ held-out items and records mel L1 (``evaluation.metrics.mel_distance``), PESQ-WB
 each codebook's perplexity and fraction of codes used over every held-out frame.
 
 Prints the curve as it goes, then one JSON line (``"bench": "learning_curve"``): the curve,
-steps/s, audio-seconds trained per second, audio-hours seen per device-hour, and the goals
+steps/s, audio-hours trained per device-hour (= audio-seconds per second), and the goals
 of issue 31 for a GPU run (validation mel L1 falling after the first minute, every
 codebook's perplexity >= 64 throughout) with whether each was met. On a CPU the same run
-rehearses the script (``tests/test_learning_curve.py``).
+rehearses the script (``tests/test_learning_curve.py`` on given shards, the
+``curve`` stage of ``tests/test_gpu_check.py`` on generated audio).
 
     python bench/learning_curve.py --preset hificodec_16k_320d --minutes 5   # one GPU
     python bench/learning_curve.py --device cpu --minutes 0.2 --every 3      # rehearsal

@@ -22,9 +22,17 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_the_curve_on_cpu() -> None:
-    result = _run("--device", "cpu", "--minutes", "0.12", "--every", "2", "--no-gan",
-                  "--workers", "0", "--val-items", "3")  # fmt: skip
+def test_the_curve_on_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On shards given with --data/--val (the generated-audio default runs in the
+    gpu_check rehearsal's curve stage)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from codebook_health import make_corpora
+
+    data, val = make_corpora(tmp_path / "corpus", seed=3, clips=18)
+    result = _run(
+        "--device", "cpu", "--minutes", "0.12", "--every", "2", "--no-gan", "--workers", "0",
+        "--val-items", "3", "--data", str(data), "--val", str(val),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["bench"] == "learning_curve" and report["device"] == "cpu"
