@@ -38,6 +38,8 @@ from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ, kmeans
 
 # Spread of the extra initial codes around the k-means means, in data standard deviations.
 JITTER = 0.1
+# Frames (over all ranks) below which ``follow`` moves codebooks by the mean shift alone.
+MIN_FOLLOW_FRAMES = 16
 
 
 class CodebookUpkeep:
@@ -141,7 +143,9 @@ class CodebookUpkeep:
         mean_b, mean_a = sum_b / n, sum_a / n
         var = sum_bb / n - mean_b**2
         scale = (sum_ba / n - mean_b * mean_a) / var.clamp(min=1e-12)
-        scale = torch.where(var > 1e-12, scale.clamp(0.5, 2.0), torch.ones_like(scale))
+        # Too few frames (or no spread) to fit a slope: follow the mean only.
+        fitted = (var > 1e-12) & (n >= MIN_FOLLOW_FRAMES)
+        scale = torch.where(fitted, scale.clamp(0.5, 2.0), torch.ones_like(scale))
         shift = mean_a - scale * mean_b
         zero = torch.zeros_like(shift)
         quantizer = self.quantizer

@@ -212,9 +212,11 @@ class Trainer:
 
     @torch.no_grad()
     def _probe(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The latent rows [N, D] of this rank's first item in the batch."""
+        """The latent rows [N, D] of this rank's longest item in the batch (the most frames
+        for ``CodebookUpkeep.follow``'s per-dimension fit)."""
+        item = int(lengths.argmax())
         with self.autocast():
-            latent, mask, _ = self.model.latent(wav[:1], lengths[:1])
+            latent, mask, _ = self.model.latent(wav[item : item + 1], lengths[item : item + 1])
         rows = latent.float()[0].t()
         if mask is not None:
             rows = rows[mask[0, 0] > 0]

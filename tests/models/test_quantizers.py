@@ -12,7 +12,7 @@ from academicodec.models.quantizers import (
     codebook_stats,
     kmeans,
 )
-from academicodec.models.upkeep import CodebookUpkeep
+from academicodec.models.upkeep import MIN_FOLLOW_FRAMES, CodebookUpkeep
 
 
 @pytest.mark.parametrize("name", ["tiny_hificodec_16k", "tiny_encodec_16k"])
@@ -213,6 +213,17 @@ def test_codebooks_follow_the_encoders_update(kind: str) -> None:
         for codebook in quantizer.codebooks():
             sizes = codebook._smoothed_sizes()[:, None]
             torch.testing.assert_close(codebook.embed_avg / sizes, codebook.embed)
+    # a handful of frames (one short item): the mean shift alone, no slope fitted on noise
+    tables = [t.detach().clone() for t in uniform.tables()]
+    few = rows[: MIN_FOLLOW_FRAMES - 1]
+    fitted.follow(few, few * 3.0 + 1.0)
+    shift = (few * 3.0 + 1.0).mean(0) - few.mean(0)
+    width = 8 // (1 if kind == "rvq" else 2)
+    for k, (table, old) in enumerate(zip(uniform.tables(), tables, strict=True)):
+        part = slice(0, 8) if kind == "rvq" else slice(k % 2 * width, (k % 2 + 1) * width)
+        first_stage = k == 0 if kind == "rvq" else k < 2
+        expected = old + (shift[part] if first_stage else 0.0)
+        torch.testing.assert_close(table.detach(), expected, atol=1e-4, rtol=1e-4)
 
 
 def test_upkeep_state_round_trips() -> None:

@@ -505,8 +505,8 @@ def test_resume_compares_the_data_by_identity_not_path(
 def test_codebooks_follow_the_encoder_only_when_asked(
     shards: Path, tmp_path: Path, monkeypatch, follow: bool
 ) -> None:
-    """codebooks.follow_encoder: the trainer hands the upkeep the first item's latent from
-    before and after each applied generator update (same frames), and nothing when off."""
+    """codebooks.follow_encoder: the trainer hands the upkeep the longest item's latent
+    from before and after each applied generator update (same frames), nothing when off."""
     from academicodec.models.upkeep import CodebookUpkeep
     from academicodec.training import Trainer
 
@@ -526,6 +526,6 @@ def test_codebooks_follow_the_encoder_only_when_asked(
         return
     assert len(calls) == 2
     before, after = calls[-1]
-    frames = int(batch["lengths"][0]) // config.hop_length
+    frames = int(batch["lengths"].max()) // config.hop_length
     assert before.shape == after.shape and before.shape[1] == config.latent_dim
     assert abs(before.shape[0] - frames) <= 1 and not torch.equal(before, after)
