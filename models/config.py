@@ -171,9 +171,10 @@ class CodebookConfig:
     # so it means the same at 200 frames a step (CPU) as at 20,000 (a GPU node).
     dead_code_ratio: float = 0.2
     usage_decay: float = 0.9
-    # Move the first stage's codebooks with the latent's mean after every optimizer step
-    # (CodebookUpkeep.follow): early in training the encoder's update moves its whole output
-    # by more than the distance between neighbouring codewords in one step.
+    # Move the codebooks with the latent after every generator update (CodebookUpkeep.follow:
+    # the per-dimension affine map one item's latent went through): early in training one
+    # update moves the encoder's whole output by more than the distance between neighbouring
+    # codewords.
     follow_encoder: bool = True
 
     def __post_init__(self) -> None:

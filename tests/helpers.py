@@ -91,3 +91,26 @@ def faults_by_path(report: dict) -> dict[str, str]:
         previous = reasons.get(fault["path"])
         reasons[fault["path"]] = f"{previous}; {fault['reason']}" if previous else fault["reason"]
     return reasons
+
+
+def first_difference(a: object, b: object, where: str = "") -> str | None:
+    """Where two nested states (tensors, dicts, lists) first differ, with the largest
+    difference for tensors; None when they are bit-identical (dtype and values)."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        if not isinstance(b, torch.Tensor) or a.dtype != b.dtype or a.shape != b.shape:
+            return f"{where}: {type(b).__name__} {getattr(b, 'shape', '')} vs tensor {a.shape}"
+        return None if torch.equal(a, b) else f"{where}: max difference {(a - b).abs().max()}"
+    if isinstance(a, dict):
+        if not isinstance(b, dict) or set(a) != set(b):
+            return f"{where}: other keys"
+        found = (first_difference(a[key], b[key], f"{where}.{key}") for key in a)
+        return next((d for d in found if d is not None), None)
+    if isinstance(a, list | tuple):
+        if not isinstance(b, list | tuple) or len(a) != len(b):
+            return f"{where}: other lengths"
+        pairs = enumerate(zip(a, b, strict=True))
+        found = (first_difference(x, y, f"{where}[{i}]") for i, (x, y) in pairs)
+        return next((d for d in found if d is not None), None)
+    return None if a == b else f"{where}: {a!r} != {b!r}"

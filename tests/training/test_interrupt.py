@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from academicodec.training import RunOptions, train
 from academicodec.training.checkpoint import load_state_file
+from tests.helpers import first_difference
 
 STEPS = 5
 KILL_STEP = 2
@@ -35,7 +35,7 @@ def kill():
     fired.append(True)
     os.killpg(os.getpgrp(), signal.SIGINT)
 
-def patch(owner, name, before=None, after=None):
+def patch(owner, name, before=None, after=False):
     real = getattr(owner, name)
     def patched(self, *args):
         if before and before(self, *args):
@@ -107,22 +107,6 @@ def uninterrupted(shards: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     return runs
 
 
-def _assert_identical(a: object, b: object, where: str) -> None:
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, where
-        assert torch.equal(a, b), f"{where}: max difference {(a - b).abs().max()}"
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), where
-        for key in a:
-            _assert_identical(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where  # type: ignore[arg-type]
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):  # type: ignore[call-overload]
-            _assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("point", ["before", "during", "after"])
@@ -140,5 +124,6 @@ def test_ctrl_c_then_the_same_command_resumes_bit_identically(
     whole = load_state_file(uninterrupted[workers])
     assert final.step == whole.step == STEPS
     for part in ("generator", "discriminator", "optimizer_g", "optimizer_d", "upkeep"):
-        _assert_identical(getattr(final, part), getattr(whole, part), part)
+        difference = first_difference(getattr(final, part), getattr(whole, part), part)
+        assert difference is None, difference
     assert (final.epoch, final.batches_in_epoch) == (whole.epoch, whole.batches_in_epoch)

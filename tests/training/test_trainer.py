@@ -16,7 +16,7 @@ from academicodec.models.losses import MultiResolutionMelLoss
 from academicodec.pipelines import ShardSettings, write_shards
 from academicodec.training import RunOptions, export_run, train
 from academicodec.training.checkpoint import load_state_file
-from tests.helpers import run_cli
+from tests.helpers import first_difference, run_cli
 
 TINY = {"train.batch_size": 4, "train.segment_length": 4800}
 
@@ -163,13 +163,7 @@ def _state(trainer) -> dict:  # type: ignore[no-untyped-def]
 
 
 def _same(a: object, b: object) -> bool:
-    if isinstance(a, torch.Tensor):
-        return torch.equal(a, b)  # type: ignore[arg-type]
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)  # type: ignore[union-attr]
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
-    return a == b
+    return first_difference(a, b) is None
 
 
 @pytest.mark.parametrize("preset", ["tiny_hificodec_16k", "tiny_encodec_16k"])
