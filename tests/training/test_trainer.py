@@ -273,6 +273,12 @@ def test_warmup_ramps_the_learning_rate_and_clipping_bounds_the_update(
         load_codec_config("tiny_hificodec_16k", {"train.warmup_steps": -1})
     with pytest.raises(UserError, match="train.grad_clip must be > 0"):
         load_codec_config("tiny_hificodec_16k", {"train.grad_clip": 0})
+    # both through train() end to end, recorded in the checkpoint's preset
+    both = {**TINY, "train.warmup_steps": 4, "train.grad_clip": 1.0}
+    state = train("tiny_hificodec_16k", _options(tmp_path / "run", shards, max_steps=2,
+                                                  val_every=0, ckpt_every=0), both)  # fmt: skip
+    assert state.step == 2 and state.bad_steps == {"total": 0, "consecutive": 0}
+    assert (state.config["train"]["warmup_steps"], state.config["train"]["grad_clip"]) == (4, 1.0)
 
 
 def test_corrupt_last_checkpoint_falls_back(
