@@ -57,24 +57,39 @@ def held_out(source: Path, count: int) -> list[np.ndarray]:
 
 @torch.no_grad()
 def score(trainer: Trainer, items: list[np.ndarray]) -> dict[str, Any]:
-    """Mel L1, PESQ-WB, STOI (means over items that have them) and codebook health."""
-    model, rate = trainer.model, trainer.config.sample_rate
+    """Reconstruct ``items`` with the trainer's model and score them (``quality``)."""
+    model = trainer.model
     model.eval()
-    mels, pesqs, stois, codes = [], [], [], []
+    decoded, codes = [], []
     for audio in items:
         wav = torch.from_numpy(audio).to(trainer.device)[None, None]
         with trainer.autocast():
             item_codes = model.encode(wav)
-            decoded = model.decode(item_codes)[..., : wav.shape[-1]]
-        out = decoded.float()[0, 0].cpu().numpy()
+            out = model.decode(item_codes)[..., : wav.shape[-1]]
+        decoded.append(out.float()[0, 0].cpu().numpy())
         codes.append(item_codes[0])
+    model.train()
+    return quality(items, decoded, codes, trainer.config.sample_rate, model.codebook_size)
+
+
+def quality(
+    items: list[np.ndarray],
+    decoded: list[np.ndarray],
+    codes: list[torch.Tensor],
+    rate: int,
+    codebook_size: int,
+) -> dict[str, Any]:
+    """Mel L1, PESQ-WB, STOI (means over the items that have them) and each codebook's
+    perplexity and fraction used over every item's frames (``codes``: [K, frames] each)."""
+    mels, pesqs, stois = [], [], []
+    for audio, out in zip(items, decoded, strict=True):
         mels.append(mel_distance(audio, out, rate))
         for metric, values in ((pesq, pesqs), (stoi, stois)):
             # silent or too short for this metric: the mean is over the other items
             with contextlib.suppress(MetricError):
                 values.append(metric(audio, out, rate))
-    model.train()
-    perplexity, used = codebook_stats(torch.cat(codes, dim=-1)[None], None, model.codebook_size)
+    frames = torch.cat([c.to("cpu", torch.long) for c in codes], dim=-1)[None]
+    perplexity, used = codebook_stats(frames, None, codebook_size)
     return {
         "mel_l1": float(np.mean(mels)),
         "pesq_wb": float(np.mean(pesqs)) if pesqs else None,
@@ -173,14 +188,15 @@ def goals(curve: list[dict[str, Any]]) -> dict[str, bool]:
 
 
 def print_point(point: dict[str, Any]) -> None:
+    print(f"{point['seconds']:>8.1f} s step {point['step']:>6} {scores(point)}", file=sys.stderr)
+
+
+def scores(point: dict[str, Any]) -> str:
+    """A scored point's metrics on one line (``quality``'s keys)."""
     metrics = " ".join(
         f"{name}={point[name]:.3f}" for name in ("mel_l1", "pesq_wb", "stoi") if point[name]
     )
-    print(
-        f"{point['seconds']:>8.1f} s step {point['step']:>6} {metrics} "
-        f"perplexity={point['perplexity']} used={point['used']}",
-        file=sys.stderr,
-    )
+    return f"{metrics} perplexity={point['perplexity']} used={point['used']}"
 
 
 def main() -> None:
