@@ -31,6 +31,16 @@ class AudioInfo:
         return self.num_frames / self.sample_rate
 
 
+def non_finite(samples: np.ndarray) -> str | None:
+    """Why ``samples`` cannot be used when some are NaN or infinite (float formats can hold
+    them; a codec would turn the whole item into garbage), else None. Every stage refuses
+    such an item with this reason: prepare (float files), shard, tokenize and eval."""
+    bad = int(samples.size - np.count_nonzero(np.isfinite(samples)))
+    if not bad:
+        return None
+    return f"NaN or infinite samples ({bad} of {samples.size}): the item is refused"
+
+
 def audio_info(path: str | Path) -> AudioInfo:
     """Read only the header of ``path``."""
     info = sf.info(str(path))
@@ -66,6 +76,8 @@ def load_audio(
     ``offset``/``duration`` are in seconds of the source and select a window without
     decoding the rest of the file. Returns ``(samples[T], sample_rate)``.
     """
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise FileNotFoundError(f"file not found: {source}")  # not libsndfile's "System error."
     handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     with sf.SoundFile(handle) as f:
         rate = f.samplerate

@@ -799,6 +799,70 @@ def _interrupted(args: list[str]) -> str:
     return f"interrupted: {KEPT_ON_CTRL_C.get(stage, 'nothing was written')}"
 
 
+def _repeated_option(args: list[str]) -> str | None:
+    """A single-value option given more than once (click keeps the last one silently:
+    ``eval --model A --model B`` scored B alone); None when there is none."""
+    from typer.core import TyperGroup, TyperOption
+
+    command: Any = typer.main.get_command(app)
+    tokens = iter(args)
+    for token in tokens:  # walk down the command groups to the command itself
+        if not isinstance(command, TyperGroup):
+            tokens = iter([token, *tokens])
+            break
+        if token.startswith("-"):
+            continue
+        command = command.commands.get(token)
+        if command is None:
+            return None  # click reports unknown commands itself
+    names: dict[str, TyperOption] = {}
+    for param in command.params:
+        if isinstance(param, TyperOption):
+            for opt in (*param.opts, *param.secondary_opts):
+                names[opt] = param
+    seen: dict[str, list[str]] = {}
+    for token in tokens:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        param = names.get(name)
+        if param is None:
+            continue
+        if not param.is_flag and not param.count and "=" not in token:
+            next(tokens, None)  # its value
+        if not (param.multiple or param.count or param.is_flag):
+            seen.setdefault(param.name or name, []).append(name)
+    for spelled in seen.values():
+        if len(spelled) > 1:
+            return (
+                f"{' / '.join(dict.fromkeys(spelled))} is given {len(spelled)} times, but it "
+                "takes one value (only "
+                "the last would count): give it once"
+            )
+    return None
+
+
+# botocore's answers for credentials it cannot find (an AWS_PROFILE naming no profile too).
+CREDENTIAL_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound")
+
+
+def _missing_credentials(exc: BaseException) -> str | None:
+    """The one line for an object store that answered "no credentials" (``CREDENTIAL_ERRORS``
+    anywhere in the exception's chain),
+    naming the command's URLs and where credentials are read from; None for anything else."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in CREDENTIAL_ERRORS:
+            urls = [a for a in sys.argv[1:] if "://" in a] or ["the object store"]
+            return (
+                f"no credentials for {', '.join(urls)} ({seen}): set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL for a store "
+                'other than AWS (docs/data.md, "Object storage")'
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def main() -> None:
     """Console-script entry point: user errors - ours and the option parser's - become one
     line on stderr (exit 2); Ctrl-C says how to go on (exit 130)."""
@@ -807,6 +871,9 @@ def main() -> None:
 
     _said_on_interrupt[0] = None
     try:
+        repeated = _repeated_option(sys.argv[1:])
+        if repeated:
+            raise UserError(repeated)
         code = app(standalone_mode=False)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -816,6 +883,12 @@ def main() -> None:
         sys.exit(USER_ERROR)
     except Abort:  # Ctrl-C at a prompt (typer turns it into exit code 130 elsewhere)
         code = INTERRUPTED
+    except Exception as exc:
+        missing = _missing_credentials(exc)
+        if missing is None:
+            raise
+        typer.echo(f"error: {missing}", err=True)
+        sys.exit(USER_ERROR)
     if code == INTERRUPTED:
         typer.echo(_said_on_interrupt[0] or _interrupted(sys.argv[1:]), err=True)
     if isinstance(code, int) and code:

@@ -33,7 +33,15 @@ def is_distributed() -> bool:
 def rank() -> int:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank()
-    return _env_int("RANK", "SLURM_PROCID", default=0)
+    value = _env_int("RANK", "SLURM_PROCID", default=0)
+    size = world_size()
+    if not 0 <= value < size:
+        # A rank outside the world would find no work of its own and say it wrote it.
+        raise UserError(
+            f"rank {value} (RANK / SLURM_PROCID) is not in 0..{size - 1}: {size} ranks from "
+            f"{world_source()}; give each process a rank below the world size"
+        )
+    return value
 
 
 def world_size() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from academicodec.errors import UserError
-from academicodec.outputs import detect_stage, prefix_plan_name, read_plan
+from academicodec.outputs import AUDIO_SUFFIXES, detect_stage, prefix_plan_name, read_plan
 from academicodec.storage import Folder
 
 
@@ -53,6 +53,12 @@ def describe(path: str | Path, items: bool = False) -> dict[str, Any]:
 def _file_kind(path: Path) -> str:
     if path.suffix == ".model":
         return "text model"
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        raise UserError(
+            f"{path} is an audio file: info reads our outputs (manifests, shards, codes, an "
+            "export, a run or checkpoint, decoded audio, an evaluation, a text model) and "
+            "codec checkpoints; give the folder that holds the audio's manifests or shards"
+        )
     if path.suffix == ".pt":
         from academicodec.models.hub import _is_training_checkpoint
 

@@ -13,12 +13,15 @@ import os
 import struct
 from dataclasses import dataclass
 
-import numpy as np
 import soundfile as sf
+
+from academicodec.audio import non_finite
 
 TAIL_FRAMES = 256
 HEADER_BYTES = 4096
-_WAV_FORMATS = {1, 3, 0xFFFE}  # PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
+WAVE_FORMAT_IEEE_FLOAT = 3
+_WAV_FORMATS = {1, WAVE_FORMAT_IEEE_FLOAT, 0xFFFE}  # PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Probe:
     num_frames: int = 0
     channels: int = 0
     error: str | None = None
+    floating: bool = False  # float samples, which can be NaN/inf: decoded in full to check
 
 
 def probe_audio(path: str, verify: bool = False) -> Probe:
@@ -42,7 +46,8 @@ def probe_audio(path: str, verify: bool = False) -> Probe:
         return Probe(error="empty file (0 bytes)")
     parsed = parse_wav_header(head, size)
     if parsed is not None and (parsed.error is not None or not verify):
-        return parsed
+        problem = _check_decode(path, parsed.num_frames, full=True) if parsed.floating else None
+        return parsed if problem is None else Probe(error=problem)
     try:
         info = sf.info(path)
     except Exception as exc:  # libsndfile raises several types for bad headers
@@ -54,6 +59,8 @@ def probe_audio(path: str, verify: bool = False) -> Probe:
         # mpg123 seeks approximately and prints to stderr mid-frame; MP3 lengths are
         # estimates anyway. --verify decodes MP3s in full.
         problem = None
+    elif info.subtype in FLOAT_SUBTYPES:
+        problem = _check_decode(path, frames, full=True)  # float samples can be NaN/inf
     elif info.format == "WAV" and not verify:
         problem = None  # a WAV variant our parser leaves to libsndfile; its length is exact
     else:
@@ -67,14 +74,18 @@ def parse_wav_header(head: bytes, size: int) -> Probe | None:
     """Facts of a plain RIFF/WAVE file from its first bytes; ``None`` to defer to libsndfile."""
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
-    fmt: tuple[int, int, int, int] | None = None
+    fmt: tuple[int, int, int, int, bool] | None = None
     pos = 12
     while pos + 8 <= len(head):
         chunk_id = head[pos : pos + 4]
         (chunk_size,) = struct.unpack_from("<I", head, pos + 4)
         if chunk_id == b"fmt " and pos + 24 <= len(head):
             tag, channels, rate, _, block_align = struct.unpack_from("<HHIIH", head, pos + 8)
-            fmt = (tag, channels, rate, block_align)
+            if tag == 0xFFFE and pos + 34 <= len(head):  # extensible: the sub-format's code
+                (code,) = struct.unpack_from("<H", head, pos + 32)
+            else:
+                code = tag
+            fmt = (tag, channels, rate, block_align, code == WAVE_FORMAT_IEEE_FLOAT)
         elif chunk_id == b"data":
             if fmt is None or fmt[0] not in _WAV_FORMATS or fmt[3] == 0 or fmt[1] == 0:
                 return None
@@ -89,7 +100,7 @@ def parse_wav_header(head: bytes, size: int) -> Probe | None:
             frames = chunk_size // fmt[3]
             if frames == 0:
                 return Probe(error="zero-length audio (no samples)")
-            return Probe(sample_rate=fmt[2], num_frames=frames, channels=fmt[1])
+            return Probe(sample_rate=fmt[2], num_frames=frames, channels=fmt[1], floating=fmt[4])
         pos += 8 + chunk_size + (chunk_size & 1)
     return None
 
@@ -101,8 +112,9 @@ def _check_decode(path: str, frames: int, full: bool) -> str | None:
                 data = f.read(dtype="float32")
                 if len(data) < frames:
                     return f"truncated: header declares {frames} frames, decoded {len(data)}"
-                if not np.isfinite(data).all():
-                    return "corrupt: decoded samples are not finite"
+                problem = non_finite(data)
+                if problem is not None:
+                    return problem
             else:
                 start = max(0, frames - TAIL_FRAMES)
                 f.seek(start)

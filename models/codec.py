@@ -406,15 +406,20 @@ class Xcodec2Codec(CodecModel):
         self.decoder = Xcodec2Decoder(config)
 
     def num_frames(self, samples: int) -> int:
-        """The reference appends one zero before padding to a whole hop (``compat``)."""
-        return samples // self.hop_length + 1 if self.config.compat else super().num_frames(samples)
+        """The reference's framing (the codes Llasa was trained on): it appends one zero
+        sample before padding to a whole hop, so ``k * hop`` samples give ``k + 1`` frames."""
+        return samples // self.hop_length + 1
 
     def _frame(self, wav: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Each item padded with zeros to ``num_frames(length)`` whole hops (the base pads
+        the batch to its longest item's frames and zeroes past each length)."""
         framed, frames = super()._frame(wav, lengths)
-        if not self.config.compat:
-            return framed, frames
-        samples = self.num_frames(framed.shape[-1]) * self.hop_length  # compat: unpadded
-        return torch.nn.functional.pad(framed, (0, samples - framed.shape[-1])), None
+        if self.config.compat:  # unpadded input: pad it here, each item runs alone
+            samples = self.num_frames(framed.shape[-1]) * self.hop_length
+            return torch.nn.functional.pad(framed, (0, samples - framed.shape[-1])), None
+        if lengths is None:
+            return framed, None
+        return framed, lengths.to(framed.device) // self.hop_length + 1
 
 
 FAMILY_CLASSES: dict[str, type[CodecModel]] = {

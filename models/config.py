@@ -10,7 +10,7 @@ same way.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -435,6 +435,84 @@ def load_codec_config(
 
 def codec_config_from_dict(data: dict[str, Any], source: str) -> CodecConfig:
     try:
-        return from_dict(CodecConfig, data, source)
+        config = from_dict(CodecConfig, data, source)
+        check_ranges(config)
+        return config
     except ValueError as exc:  # raised by __post_init__ checks
         raise UserError(f"{source}: {exc}") from exc
+
+
+# Real-valued settings and their ranges (low, high, whether each end is allowed). Integer
+# settings need no entry: sizes, counts, kernels and strides are >= 1, and those whose
+# default is 0 (an "off": code_dim, warmup_steps, disc_start_step, ...) are >= 0.
+REAL_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "train.lr": (0.0, math.inf, False, False),
+    "train.betas": (0.0, 1.0, True, False),
+    "train.weight_decay": (0.0, math.inf, True, False),
+    "train.lr_decay": (0.0, 1.0, False, True),
+    "train.loss_weights": (0.0, math.inf, True, False),
+    "train.mel_loss.fmin": (0.0, math.inf, True, False),
+    "train.mel_loss.fmax": (0.0, math.inf, False, False),
+    "train.discriminator.width": (0.0, math.inf, False, False),
+    "hificodec.codebook_loss_weight": (0.0, math.inf, True, False),
+    "hificodec.commitment_loss_weight": (0.0, math.inf, True, False),
+    "encodec.commitment_weight": (0.0, math.inf, True, False),
+    "dac.codebook_loss_weight": (0.0, math.inf, True, False),
+    "dac.commitment_loss_weight": (0.0, math.inf, True, False),
+}
+
+
+def check_ranges(config: CodecConfig) -> None:
+    """Every number of a preset in its range, named by its dotted key: a value torch would
+    only reject deep inside a run (``train.batch_size: 0``, ``train.lr: -1``) is refused at
+    load, before a run writes anything."""
+    _check_numbers(config, "")
+    segment, hop = config.train.segment_length, config.hop_length
+    if segment < hop:
+        raise ValueError(
+            f"train.segment_length must be >= the hop ({hop} samples: one code frame), "
+            f"not {segment}"
+        )
+    mel = config.train.mel_loss
+    if mel.fmax is not None and mel.fmax <= mel.fmin:
+        raise ValueError(f"train.mel_loss.fmax ({mel.fmax}) must be above fmin ({mel.fmin})")
+
+
+def _check_numbers(section: Any, prefix: str) -> None:
+    for spec in fields(section):
+        key, value = f"{prefix}{spec.name}", getattr(section, spec.name)
+        if is_dataclass(value):
+            _check_numbers(value, f"{key}.")
+            continue
+        numbers = list(_flatten_numbers(value))
+        if not numbers:
+            continue
+        real = next((r for name, r in REAL_RANGES.items() if key.startswith(name)), None)
+        if real is not None:
+            low, high, low_ok, high_ok = real
+            for number in numbers:
+                above = number >= low if low_ok else number > low
+                below = number <= high if high_ok else number < high
+                if not (above and below and math.isfinite(number)):
+                    raise ValueError(f"{key} must be in {_interval(real)}, not {value}")
+        elif all(isinstance(n, int) for n in numbers):
+            least = 0 if spec.default == 0 else 1
+            if spec.default is not MISSING and isinstance(spec.default, int) and spec.default < 0:
+                continue
+            if min(numbers) < least:
+                raise ValueError(f"{key} must be >= {least}, not {value}")
+
+
+def _flatten_numbers(value: Any) -> list[Any]:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return []
+    if isinstance(value, int | float):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [n for item in value for n in _flatten_numbers(item)]
+    return []
+
+
+def _interval(spec: tuple[float, float, bool, bool]) -> str:
+    low, high, low_ok, high_ok = spec
+    return f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"

@@ -22,10 +22,12 @@ sees zeros past the item's end, the anti-aliasing filters see the item's last va
 overlaps only the item's frames. So batched codes equal codes alone (transformers' are not:
 2.9-9.5% of a padded clip's codes change, docs/models.md).
 
-Framing: ours (DESIGN §4) is ``ceil(T / 320)`` frames. The reference appends one zero sample
+Framing: the reference's, not DESIGN §4's ``ceil(T / 320)``: it appends one zero sample
 before padding to a whole hop (``Xcodec2FeatureExtractor``, and the original's
-``encode_code``), so a clip of exactly ``k * 320`` samples gets ``k + 1`` frames; ``compat``
-frames as it does.
+``encode_code``), so a clip of exactly ``k * 320`` samples gets ``k + 1`` frames. An LM
+trained on its codes (Llasa) needs them for every length; batched, each item gets its own
+``T // 320 + 1`` frames (``Xcodec2Codec._frame``). ``compat`` runs items one at a time
+instead (the same codes).
 """
 
 from __future__ import annotations

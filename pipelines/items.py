@@ -87,6 +87,7 @@ def plan_items(
 ) -> tuple[list[ShardItem], list[dict[str, Any]]]:
     """All items of ``manifests`` sorted by key, and the cuts skipped with their reasons."""
     items: dict[str, ShardItem] = {}
+    origin: dict[str, Location] = {}
     skipped: list[dict[str, Any]] = []
     for path in manifests:
         name = storage.basename(path)
@@ -98,10 +99,23 @@ def plan_items(
                     reason = f"shorter than --min-duration ({seconds:.3f} s < {min_duration} s)"
                     skipped.append({"id": item.meta["id"], "reason": reason})
                 elif item.key in items:
+                    refuse_id_clash(items[item.key], origin[item.key], item, path)
                     skipped.append({"id": item.meta["id"], "reason": f"duplicate id in {path}"})
                 else:
-                    items[item.key] = item
+                    items[item.key], origin[item.key] = item, path
     return [items[k] for k in sorted(items)], skipped
+
+
+def refuse_id_clash(first: ShardItem, first_in: Location, item: ShardItem, where: Location) -> None:
+    """The same id for other audio (two corpora prepared under one name) is refused: one
+    of them would be dropped. The same item listed twice is a duplicate to skip."""
+    if first.fingerprint()[1:] == item.fingerprint()[1:]:
+        return
+    raise UserError(
+        f"id {item.meta['id']!r} names other audio in {first_in} ({first.source}) and in "
+        f"{where} ({item.source}): two corpora prepared under the same name? prepare one "
+        "of them again with another --name (every id starts with it)"
+    )
 
 
 def _cut_items(cut: Cut, max_duration: float, corpus_hint: str | None) -> list[ShardItem]:

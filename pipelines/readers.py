@@ -170,6 +170,13 @@ class TrainingStream(IterableDataset):
     def __len__(self) -> int:
         return self.epoch_length
 
+    def full_batches(self, batch_size: int, workers: int) -> int:
+        """Full batches of ``batch_size`` an epoch gives this rank when ``workers`` loader
+        workers each batch their own slice (a DataLoader drops each one's incomplete end)."""
+        parts = max(1, workers)
+        slices = (_slice(self.epoch_length, k, parts) for k in range(parts))
+        return sum((high - low) // batch_size for low, high in slices)
+
     def __iter__(self) -> Iterator[Sample]:
         worker, workers = _worker()
         low, high = _slice(self.epoch_length, worker, workers)

@@ -15,13 +15,14 @@ import random
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 from academicodec import __version__, distrib, storage
-from academicodec.audio import downmix, encode_audio, load_audio, resample
+from academicodec.audio import downmix, encode_audio, load_audio, non_finite, resample
 from academicodec.errors import UserError
 from academicodec.identity import inputs_identity
 from academicodec.jobs import PROGRESS_DIR, Job, fingerprint
@@ -229,13 +230,17 @@ def read_item(item: ShardItem, sample_rate: int, data: bytes | None = None) -> n
             mono, rate = load_audio(data)
         except Exception as exc:
             raise ValueError(f"{item.member} in {item.source}: {exc}") from exc
-        return resample(mono, rate, sample_rate)
+        return resample(_finite(mono), rate, sample_rate)
     if item.is_file:
         with ExitStack() as stack:
             if data is not None:
                 source: Any = io.BytesIO(data)
             elif storage.is_url(item.source):  # a window of a long file: only its blocks
                 source = stack.enter_context(storage.open_file(item.source, WINDOW_BLOCK))
+            elif not Path(item.source).is_file():  # libsndfile would say "System error."
+                raise FileNotFoundError(
+                    f"file not found: {item.source} (moved or deleted since prepare?)"
+                )
             else:
                 source = item.source
             f = stack.enter_context(sf.SoundFile(source))
@@ -250,7 +255,14 @@ def read_item(item: ShardItem, sample_rate: int, data: bytes | None = None) -> n
 
         cut = Cut.from_dict(json.loads(item.source))
         mono = cut.load_audio().mean(axis=0).astype(np.float32)
-    return resample(mono, item.recording_rate, sample_rate)
+    return resample(_finite(mono), item.recording_rate, sample_rate)
+
+
+def _finite(mono: np.ndarray) -> np.ndarray:
+    problem = non_finite(mono)
+    if problem is not None:
+        raise ValueError(problem)
+    return mono
 
 
 def _remove_stale(out_dir: Folder, count: int) -> None:

@@ -19,7 +19,13 @@ from academicodec.manifests import prepare
 from academicodec.pipelines.checks import ShardDamage, check_file
 from academicodec.pipelines.decode import AUDIO_EXTS
 from academicodec.pipelines.index import INDEX_NAME, ShardIndex, ShardRecord
-from academicodec.pipelines.items import CUTS_GLOB, ShardItem, find_manifests, plan_items
+from academicodec.pipelines.items import (
+    CUTS_GLOB,
+    ShardItem,
+    find_manifests,
+    plan_items,
+    refuse_id_clash,
+)
 from academicodec.pipelines.tario import split_member
 
 NO_WINDOWS = 1e9  # whole cuts: a stage that chunks long items itself does not window them
@@ -31,6 +37,7 @@ def collect_items(
     """Items of every input (sorted by key, duplicates reported), and what was skipped.
     Shards are checked against their ``index.json`` (``verify``: their sha256 too)."""
     items: dict[str, ShardItem] = {}
+    origin: dict[str, storage.Location] = {}
     skipped: list[dict[str, Any]] = []
     for number, raw in enumerate(inputs):
         path = storage.local(raw)
@@ -40,9 +47,10 @@ def collect_items(
         skipped.extend(dropped)
         for item in found:
             if item.key in items:
+                refuse_id_clash(items[item.key], origin[item.key], item, path)
                 skipped.append({"id": item.meta["id"], "reason": f"duplicate id (in {path})"})
             else:
-                items[item.key] = item
+                items[item.key], origin[item.key] = item, path
     return [items[k] for k in sorted(items)], skipped
 
 

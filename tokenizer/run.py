@@ -78,6 +78,7 @@ SPEED_ONLY = ("batch_seconds", "workers", "batching", "bucket_seconds", "verify"
 # cache-sized groups anyway; an accelerator needs a few minutes of audio to be busy.
 CPU_BATCH_SECONDS = 120.0
 ACCELERATOR_BATCH_SECONDS = 300.0
+DEFAULT_BUCKET_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class TokenizeSettings:
     # How batches run: "auto" (one padded call on accelerators, cache-sized groups on CPU),
     # "groups" or "one-call"; one-call batches are padded to whole ``bucket_seconds``.
     batching: str = "auto"
-    bucket_seconds: float = 1.0
+    bucket_seconds: float = DEFAULT_BUCKET_SECONDS
     verify: bool = False  # compare each input shard's sha256 with its index.json (slow)
 
     def __post_init__(self) -> None:
@@ -109,6 +110,15 @@ class TokenizeSettings:
             raise UserError(f"--bucket-seconds must be >= 0, not {self.bucket_seconds:g}")
         if self.max_chunk_seconds <= 0 or self.items_per_shard < 1 or self.workers < 0:
             raise UserError("--max-chunk-seconds, --items-per-shard and --workers must be positive")
+        if self.bucket_seconds > max(self.max_chunk_seconds, DEFAULT_BUCKET_SECONDS):
+            # Every one-call batch is padded to whole buckets: a bucket longer than the
+            # longest chunk only pads (1e6 s asked for 64 GB). The default bucket is
+            # shortened to a shorter chunk (_grid).
+            raise UserError(
+                f"--bucket-seconds {self.bucket_seconds:g} is longer than --max-chunk-seconds "
+                f"{self.max_chunk_seconds:g}, the longest piece a batch holds: give at most "
+                f"{self.max_chunk_seconds:g}"
+            )
         value = self.batch_seconds
         number = isinstance(value, float | int)
         if (isinstance(value, str) and value != "auto") or (number and value < 0):
@@ -140,6 +150,7 @@ def tokenize(
     # The plan records the codebooks a bandwidth gives, not the bandwidth.
     n_q = model.resolve_n_q(settings.n_q, settings.bandwidth)
     settings = replace(settings, n_q=n_q, bandwidth=None)
+    _chunk_samples(model, settings)  # a chunk this model cannot take: refused before work
     model_sha = checkpoint_sha256(model_file)  # hashed once: the plan and the index use it
     texts = TextTokenizer(storage.local_copy(text_model)) if text_model else None
     items, skipped = collect_items(list(inputs), out_dir.workdir(".inputs"), settings.verify)
@@ -271,6 +282,9 @@ class _Window:
     specs: list[BatchSpec]
 
 
+# Chunks of a non-causal model's long items are at least this long (--max-chunk-seconds).
+MIN_CHUNK_SECONDS = 1.0
+
 # One-call windows hold this much audio (their codes wait in memory until written).
 WINDOW_SECONDS = 2 * 3600.0
 
@@ -280,6 +294,13 @@ def _chunk_samples(model: CodecModel, settings: TokenizeSettings) -> int:
     model needs to give chunked items the codes of the whole item."""
     hop = model.hop_length
     chunk = max(1, int(settings.max_chunk_seconds * model.sample_rate) // hop) * hop
+    if not model.streams and settings.max_chunk_seconds < MIN_CHUNK_SECONDS:
+        raise UserError(
+            f"--max-chunk-seconds {settings.max_chunk_seconds:g} is under "
+            f"{MIN_CHUNK_SECONDS:g} s: this model is not causal, so the codes near each chunk "
+            "boundary differ from the whole item's, and in chunks this short almost every "
+            f"frame is near one; give at least {MIN_CHUNK_SECONDS:g} (default 20)"
+        )
     if model.streams and chunk < model.stream_min_samples:
         shortest = model.stream_min_samples / model.sample_rate
         raise UserError(
@@ -292,7 +313,7 @@ def _chunk_samples(model: CodecModel, settings: TokenizeSettings) -> int:
 def _grid(model: CodecModel, settings: TokenizeSettings) -> ShapeGrid:
     hop, rate = model.hop_length, model.sample_rate
     chunk = _chunk_samples(model, settings)
-    bucket = max(1, round(settings.bucket_seconds * rate / hop)) * hop
+    bucket = min(max(1, round(settings.bucket_seconds * rate / hop)) * hop, chunk)
     budget = int(float(settings.batch_seconds or 0) * rate)
     return ShapeGrid(bucket=bucket, budget=budget, chunk=chunk, max_samples=chunk)
 

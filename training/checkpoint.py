@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from academicodec.files import atomic_path
 
 LOG = logging.getLogger(__name__)
 LAST = "last.pt"
+# Under this much free space a failed write is taken for a full disk.
+FULL_DISK_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -102,8 +105,21 @@ def save_state(state: TrainState, folder: Path, keep: int) -> Path:
 
 
 def _atomic_save(data: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(data, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(data, tmp)
+    except RuntimeError as exc:  # torch's zip writer says "unexpected pos" on a full disk
+        free = shutil.disk_usage(path.parent).free
+        reason = (
+            "No space left on device"
+            if free < FULL_DISK_BYTES
+            else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        )
+        raise UserError(
+            f"could not write checkpoint {path}: {reason} ({free / 2**20:.0f} MiB free); the "
+            f"checkpoints already in {path.parent} are complete (each is written whole, then "
+            "renamed): make room and re-run the same command to resume from the newest"
+        ) from exc
 
 
 def load_state_file(path: Path) -> TrainState:

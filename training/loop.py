@@ -88,8 +88,8 @@ def train(
             "soundstream or hificodec preset"
         )
     data = [options.data] + ([options.val] if options.val is not None else [])
+    _init_distributed(options.device)  # a launch without torchrun is refused before OUT
     claim_output(options.out, "train", data)
-    _init_distributed(options.device)
     if options.overwrite:
         if distrib.is_main():
             clear_folder(Folder.of(options.out))
@@ -178,8 +178,16 @@ def _device(requested: str) -> torch.device:
 
 def _init_distributed(requested: str) -> None:
     """torchrun sets WORLD_SIZE/RANK/MASTER_*: join the group (NCCL on GPU, gloo on CPU)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if distrib.world_size() <= 1 or dist.is_initialized():
         return
+    unset = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if unset:  # torch would raise "MASTER_ADDR expected, but not set" from deep inside
+        raise UserError(
+            f"{distrib.world_source()} asks for {distrib.world_size()} training processes, "
+            f"but {' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set: start "
+            "them with torchrun (torchrun --nproc-per-node N -m academicodec train ...), or "
+            "unset WORLD_SIZE and RANK to train in this one process"
+        )
     cuda = torch.cuda.is_available() and requested != "cpu"
     if cuda:
         torch.cuda.set_device(distrib.local_rank())

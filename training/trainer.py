@@ -155,6 +155,8 @@ class Trainer:
             self.disc = compile_(self.disc)
             self.disc_for_generator = compile_(self.discriminators)
         self.loader, self.stream = _loader(config, options, device)
+        if not self.stream.full_batches(config.train.batch_size, options.workers):
+            raise UserError(self._no_full_batch())  # else every epoch is empty, for ever
 
     # --- one step ---------------------------------------------------------------------
 
@@ -438,6 +440,17 @@ class Trainer:
                 self._epoch_schedules()
         self.save()
         return self.state_dict()
+
+    def _no_full_batch(self) -> str:
+        batch, workers = self.config.train.batch_size, self.options.workers
+        split = f", split over {workers} loader workers" if workers > 1 else ""
+        return (
+            f"--data {self.options.data} gives no full batch: {len(self.stream)} samples an "
+            f"epoch per rank{split}, train.batch_size {batch} (incomplete batches are "
+            "dropped): lower it with --set train.batch_size=N"
+            + (" or --workers" if workers > 1 else "")
+            + ", or train on more data"
+        )
 
     def _bad_step(self, logger: RunLogger, metrics: dict[str, Any]) -> None:
         """Say that this step was skipped; stop after ``train.max_bad_steps`` in a row

@@ -49,8 +49,8 @@ SOURCES = {
 }
 # transformers pads the ragged end at every strided conv (moshi: the input, once): exact
 # agreement needs its framing (compat); default framing differs at most in the last frame.
-# X-Codec2's reference appends one zero sample before padding to a whole hop.
-NEEDS_COMPAT = {"hf_mimi_small", "hf_xcodec2_small"}
+# X-Codec2's framing (one zero appended before padding to a whole hop) is our default.
+NEEDS_COMPAT = {"hf_mimi_small"}
 MIMI_SOURCES = ["mimi_small", "hf_mimi_small"]
 
 
@@ -95,7 +95,7 @@ def test_batched_equals_one_at_a_time(name: str) -> None:
     batched = assert_batched_equals_alone(model, clips)
     with torch.no_grad():
         # decoding a padded batch gives each item its own audio
-        audio = model.decode(batched, (lengths + model.hop_length - 1) // model.hop_length)
+        audio = model.decode(batched, torch.tensor([model.num_frames(int(n)) for n in lengths]))
         for i, clip in enumerate(clips):
             alone = model.decode(model.encode(clip[None, None]))[0, 0]
             assert torch.allclose(audio[i, 0, : len(alone)], alone, atol=1e-5)
@@ -267,24 +267,25 @@ def test_xcodec2_filterbank_equals_the_feature_extractors() -> None:
             assert np.abs(batched[i, : len(expected)] - expected).max() <= 1e-4
 
 
-def test_xcodec2_default_framing() -> None:
-    """Ours frames a clip in ``ceil(T / 320)`` frames; the reference appends a zero first,
-    so only a clip of whole hops differs: one frame more, and its other frames see other
-    padding (agreement printed, docs/models.md)."""
+def test_xcodec2_default_framing_is_the_references_batched() -> None:
+    """The reference appends a zero before padding to whole hops: a clip of ``k`` whole hops
+    gets ``k + 1`` frames. Our default frames so, batched (each item its own frames): codes
+    equal the reference's on ragged and whole-hop clips, alone and padded into one batch."""
     reference = _reference("hf_xcodec2_small")
     model = _import("hf_xcodec2_small")
+    clips = _clips(reference)
+    hop = model.hop_length
+    whole = [i for i, clip in enumerate(clips) if len(clip) % hop == 0]
+    assert whole and len(whole) < len(clips), "the fixture needs both kinds of clip"
+    wav, lengths = _batch(clips)
     with torch.no_grad():
-        for i, clip in enumerate(_clips(reference)):
-            codes = model.encode(clip[None, None])[0].numpy()
+        batched = model.encode(wav, lengths)
+        for i, clip in enumerate(clips):
             expected = reference[f"codes{i}"]
-            if len(clip) % model.hop_length:
-                assert np.array_equal(codes, expected)
-                continue
-            assert codes.shape[-1] == expected.shape[-1] - 1 == len(clip) // model.hop_length
-            agree = float((codes == expected[:, :-1]).mean())
-            print(f"hf_xcodec2_small default framing, whole-hop clip: {agree:.1%} agree")
-            compat = _import("hf_xcodec2_small", compat=True)
-            assert compat.num_frames(len(clip)) == expected.shape[-1]
+            assert expected.shape[-1] == len(clip) // hop + 1 == model.num_frames(len(clip))
+            assert np.array_equal(model.encode(clip[None, None])[0].numpy(), expected)
+            assert np.array_equal(batched[i, :, : expected.shape[-1]].numpy(), expected)
+            assert not batched[i, :, expected.shape[-1] :].any()  # padding frames: code 0
 
 
 def test_xcodec2_variants_and_broken_folders_are_one_line_errors(tmp_path: Path) -> None:
