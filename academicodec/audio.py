@@ -7,6 +7,11 @@ sharding, tokenizing and evaluation.
 from __future__ import annotations
 
 import io
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +84,7 @@ def load_audio(
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise FileNotFoundError(f"file not found: {source}")  # not libsndfile's "System error."
     handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-    with sf.SoundFile(handle) as f:
+    with ctrl_c_after(), sf.SoundFile(handle) as f:
         rate = f.samplerate
         start = int(round(offset * rate))
         if start:
@@ -96,5 +101,26 @@ def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str = "flac") -> by
     """Encode mono float samples as 16-bit FLAC or WAV bytes (clipped to [-1, 1])."""
     buffer = io.BytesIO()
     clipped = np.clip(samples, -1.0, 1.0)
-    sf.write(buffer, clipped, sample_rate, format=fmt.upper(), subtype="PCM_16")
+    with ctrl_c_after():
+        sf.write(buffer, clipped, sample_rate, format=fmt.upper(), subtype="PCM_16")
     return buffer.getvalue()
+
+
+@contextmanager
+def ctrl_c_after() -> Iterator[None]:
+    """Hold a Ctrl-C back until the body ends. libsndfile reads and writes file objects
+    (``BytesIO``) through cffi callbacks, and a ``KeyboardInterrupt`` raised inside one is
+    printed ("Exception ignored from cffi callback") and lost: the run went on and exited
+    0. Here the signal is sent again once the body is done. Only the main thread runs
+    Python's signal handlers, so elsewhere the body runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:  # delivered again, to whatever handler the process had
+        os.kill(os.getpid(), signal.SIGINT)

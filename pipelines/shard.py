@@ -22,7 +22,14 @@ import numpy as np
 import soundfile as sf
 
 from academicodec import __version__, distrib, storage
-from academicodec.audio import downmix, encode_audio, load_audio, non_finite, resample
+from academicodec.audio import (
+    ctrl_c_after,
+    downmix,
+    encode_audio,
+    load_audio,
+    non_finite,
+    resample,
+)
 from academicodec.errors import UserError
 from academicodec.identity import inputs_identity
 from academicodec.jobs import PROGRESS_DIR, Job, fingerprint
@@ -233,6 +240,7 @@ def read_item(item: ShardItem, sample_rate: int, data: bytes | None = None) -> n
         return resample(_finite(mono), rate, sample_rate)
     if item.is_file:
         with ExitStack() as stack:
+            stack.enter_context(ctrl_c_after())  # reads a file object through cffi callbacks
             if data is not None:
                 source: Any = io.BytesIO(data)
             elif storage.is_url(item.source):  # a window of a long file: only its blocks

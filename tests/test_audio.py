@@ -1,5 +1,8 @@
 """Core audio helpers: loading windows, downmixing, resampling, encoding, synthesis."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -67,3 +70,24 @@ def test_formant_speech_is_another_kind_of_voice() -> None:
     assert spectrum[freqs < 4000].sum() > 2 * spectrum[freqs > 4000].sum()
     with pytest.raises(ValueError, match="generator must be one of"):
         SpeechSource(generator="klatt")
+
+
+def test_ctrl_c_inside_a_cffi_callback_is_not_lost(monkeypatch) -> None:
+    """libsndfile writes a BytesIO through cffi callbacks, which print a KeyboardInterrupt
+    raised inside them and go on (issue 35: shard then exited 0). The Ctrl-C is held back
+    and delivered when the write is done."""
+    from academicodec import audio as audio_module
+
+    real_write = audio_module.sf.write
+
+    def write_as_cffi_would(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while libsndfile is in a callback
+            real_write(*args, **kwargs)
+        except KeyboardInterrupt:
+            pass  # "Exception ignored from cffi callback"
+
+    monkeypatch.setattr(audio_module.sf, "write", write_as_cffi_would)
+    with pytest.raises(KeyboardInterrupt):
+        audio_module.encode_audio(np.zeros(1600, dtype=np.float32), 16000)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
