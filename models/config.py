@@ -10,7 +10,7 @@ same way.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -487,7 +487,10 @@ def _check_numbers(section: Any, prefix: str) -> None:
         numbers = list(_flatten_numbers(value))
         if not numbers:
             continue
-        real = next((r for name, r in REAL_RANGES.items() if key.startswith(name)), None)
+        real = next(
+            (r for name, r in REAL_RANGES.items() if key == name or key.startswith(f"{name}.")),
+            None,
+        )  # a section's name covers its keys (train.loss_weights.mel), not a longer name
         if real is not None:
             low, high, low_ok, high_ok = real
             for number in numbers:
@@ -497,8 +500,6 @@ def _check_numbers(section: Any, prefix: str) -> None:
                     raise ValueError(f"{key} must be in {_interval(real)}, not {value}")
         elif all(isinstance(n, int) for n in numbers):
             least = 0 if spec.default == 0 else 1
-            if spec.default is not MISSING and isinstance(spec.default, int) and spec.default < 0:
-                continue
             if min(numbers) < least:
                 raise ValueError(f"{key} must be >= {least}, not {value}")
 

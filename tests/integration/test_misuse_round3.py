@@ -53,6 +53,7 @@ def test_data_without_a_full_batch_is_refused_not_looped_over(capsys, world, tmp
         ("train.segment_length=0", "train.segment_length must be >= 1, not 0"),
         ("train.segment_length=100", "train.segment_length must be >= the hop (320"),
         ("train.lr=-1", "train.lr must be in (0, inf), not -1"),
+        ("train.lr_decay=1.5", "train.lr_decay must be in (0, 1], not 1.5"),
         ("train.betas=[0.5,1.0]", "train.betas must be in [0, 1)"),
         ("train.mel_loss.hops=[0]", "train.mel_loss.hops must be >= 1"),
         ("train.loss_weights.mel=-2", "train.loss_weights.mel must be in [0, inf)"),
