@@ -836,8 +836,7 @@ def _repeated_option(args: list[str]) -> str | None:
         if len(spelled) > 1:
             return (
                 f"{' / '.join(dict.fromkeys(spelled))} is given {len(spelled)} times, but it "
-                "takes one value (only "
-                "the last would count): give it once"
+                "takes one value (only the last would count): give it once"
             )
     return None
 
@@ -848,8 +847,8 @@ CREDENTIAL_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNo
 
 def _missing_credentials(exc: BaseException) -> str | None:
     """The one line for an object store that answered "no credentials" (``CREDENTIAL_ERRORS``
-    anywhere in the exception's chain),
-    naming the command's URLs and where credentials are read from; None for anything else."""
+    anywhere in the exception's chain), naming the command's URLs and where credentials are
+    read from; None for anything else."""
     seen: BaseException | None = exc
     while seen is not None:
         if type(seen).__name__ in CREDENTIAL_ERRORS:

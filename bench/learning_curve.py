@@ -27,6 +27,7 @@ import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,23 +138,15 @@ def train_for(settings: CurveSettings, data: Path, val: Path, out: Path) -> dict
     curve = [{"seconds": 0.0, "step": 0, **score(trainer, items)}]
     print_point(curve[-1])
     budget, trained, next_score = 60.0 * settings.minutes, 0.0, settings.every
-    while trained < budget:
-        for batch, _ in trainer._batches():
-            started = time.perf_counter()
-            trainer.train_step(batch)
-            trainer.batches_in_epoch += 1
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            trained += time.perf_counter() - started
-            if trained >= next_score or trained >= budget:
-                curve.append({"seconds": round(trained, 2), "step": trainer.step,
-                              **score(trainer, items)})  # fmt: skip
-                print_point(curve[-1])
-                next_score += settings.every
-            if trained >= budget:
-                break
-        else:
-            trainer.epoch, trainer.batches_in_epoch = trainer.epoch + 1, 0
+    for _, seconds in timed_steps(trainer):
+        trained += seconds
+        if trained >= next_score or trained >= budget:
+            curve.append({"seconds": round(trained, 2), "step": trainer.step,
+                          **score(trainer, items)})  # fmt: skip
+            print_point(curve[-1])
+            next_score += settings.every
+        if trained >= budget:
+            break
     segment = config.train.segment_length / config.sample_rate
     audio_seconds = trainer.step * config.train.batch_size * segment
     return {
@@ -165,6 +158,20 @@ def train_for(settings: CurveSettings, data: Path, val: Path, out: Path) -> dict
         "audio_hours_per_device_hour": audio_seconds / trained,
         "curve": curve, "goals": goals(curve),
     }  # fmt: skip
+
+
+def timed_steps(trainer: Trainer) -> Iterator[tuple[dict[str, torch.Tensor], float]]:
+    """The trainer's own steps, epoch after epoch, until the caller stops: each step's batch
+    and the seconds the step alone took (not loading the batch, not the caller's scoring)."""
+    while True:
+        for batch, _ in trainer._batches():
+            started = time.perf_counter()
+            trainer.train_step(batch)
+            trainer.batches_in_epoch += 1
+            if trainer.device.type == "cuda":
+                torch.cuda.synchronize(trainer.device)
+            yield batch, time.perf_counter() - started
+        trainer.epoch, trainer.batches_in_epoch = trainer.epoch + 1, 0
 
 
 def generated_curve(settings: CurveSettings, root: Path, clips: int = 36) -> dict[str, Any]:

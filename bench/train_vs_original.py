@@ -41,7 +41,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ import numpy as np
 import torch
 from codebook_health import make_corpora
 from common import report
-from learning_curve import held_out, quality, score, scores
+from learning_curve import held_out, quality, score, scores, timed_steps
 
 from academicodec.models import load_codec_config
 from academicodec.models.original import import_academicodec
@@ -100,26 +99,20 @@ def train_ours(
     segment = trainer.config.train.segment_length
     scored, seconds, batches = {0: score(trainer, items)}, [], []
     print_point("ours", 0, scored[0], 0.0)
-    while trainer.step < steps:
-        for batch, _ in trainer._batches():
-            if int(batch["lengths"].min()) < segment:
-                seconds_asked = segment / trainer.config.sample_rate
-                raise SystemExit(
-                    f"a training clip is shorter than --seconds {seconds_asked:g}: "
-                    "the original would train on its zero padding; give a shorter --seconds"
-                )
-            batches.append(batch["wav"][:, 0].clone())
-            started = time.perf_counter()
-            trainer.train_step(batch)
-            trainer.batches_in_epoch += 1
-            seconds.append(time.perf_counter() - started)
-            if trainer.step in score_at:
-                scored[trainer.step] = score(trainer, items)
-                print_point("ours", trainer.step, scored[trainer.step], np.mean(seconds))
-            if trainer.step >= steps:
-                break
-        else:
-            trainer.epoch, trainer.batches_in_epoch = trainer.epoch + 1, 0
+    for batch, spent in timed_steps(trainer):
+        if int(batch["lengths"].min()) < segment:
+            seconds_asked = segment / trainer.config.sample_rate
+            raise SystemExit(
+                f"a training clip is shorter than --seconds {seconds_asked:g}: "
+                "the original would train on its zero padding; give a shorter --seconds"
+            )
+        batches.append(batch["wav"][:, 0].clone())
+        seconds.append(spent)
+        if trainer.step in score_at:
+            scored[trainer.step] = score(trainer, items)
+            print_point("ours", trainer.step, scored[trainer.step], np.mean(seconds))
+        if trainer.step >= steps:
+            break
     return scored, seconds, torch.stack(batches)
 
 
