@@ -687,6 +687,7 @@ def import_command(
         f"{model.generator_parameters():,} parameters -> {out}",
         soft_wrap=True,
     )
+    console.print(f"framing: {model.framing()}", soft_wrap=True)
 
 
 @app.command()

@@ -149,6 +149,7 @@ def _model(path: Path) -> dict[str, Any]:
         "run": origin.get("run"),
         "step": origin.get("step"),
         "trained_on": data.get("shards"),
+        "framing": model.framing(),
         "parameters": model.generator_parameters(),
         **model_summary(model),
     }

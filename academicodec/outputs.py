@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from academicodec import distrib, writer_lock
 from academicodec.errors import UserError
 from academicodec.storage import Folder, is_file, is_url, local, looks_like_url
 
@@ -91,7 +92,9 @@ def claim_output(out: str | Path, stage: str, inputs: Sequence[str | Path] = ())
 def claim_folder(out: str | Path, stage: str, inputs: Sequence[str | Path] = ()) -> Folder:
     """OUT (a local folder or a URL prefix), created and proven writable, after refusing
     (one line): a regular file; one of the inputs, or a folder holding one; a folder
-    holding another stage's output; audio files where a stage writes no audio."""
+    holding another stage's output; audio files where a stage writes no audio; a folder
+    another live process writes as the same rank (``writer_lock``: held until the stage
+    returns)."""
     folder = Folder.of(out)
     if folder.local is not None and folder.local.exists() and not folder.local.is_dir():
         raise UserError(f"OUT {folder} is a file, not a folder")
@@ -115,6 +118,8 @@ def claim_folder(out: str | Path, stage: str, inputs: Sequence[str | Path] = ())
             "choose another folder"
         )
     _prove_writable(folder)
+    if folder.local is not None:
+        writer_lock.hold(folder.local, stage, distrib.rank())
     return folder
 
 
@@ -289,6 +294,8 @@ def clear_folder(folder: Folder) -> None:
             folder.remove(name)
         return
     for path in folder.local.iterdir():
+        if writer_lock.is_lock_file(path.name):
+            continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:

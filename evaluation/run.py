@@ -4,7 +4,6 @@ and plots. Bad or too-short items are skipped and listed, never fatal."""
 from __future__ import annotations
 
 import csv
-import logging
 import math
 import statistics
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 from academicodec import storage
 from academicodec.errors import UserError
 from academicodec.evaluation import metrics
-from academicodec.evaluation.overlap import training_overlap
+from academicodec.evaluation.overlap import audio_overlap, training_overlap
 from academicodec.evaluation.plots import write_plots
 from academicodec.evaluation.summary import (
     SUMMARY_NAME,
@@ -35,12 +34,13 @@ from academicodec.pipelines.shard import read_item
 from academicodec.pipelines.sources import collect_items
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.storage import scratch_dir
+from academicodec.writer_lock import stage_scope
 
-LOG = logging.getLogger("academicodec.eval")
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")
 EXAMPLES = 3
 
 
+@stage_scope
 def evaluate(
     model_path: str | Path,
     inputs: list[str | Path],
@@ -74,8 +74,6 @@ def evaluate(
     }
     own_plan(folder, "eval", described, overwrite, write=False)
     overlap = training_overlap(model_file, list(inputs))
-    if overlap:
-        LOG.warning(overlap)
     # Written locally (OUT, or a staging folder uploaded at the end for a bucket).
     out_dir = folder.local or scratch_dir("eval")
     model = load_codec(model_file).to(device)
@@ -86,6 +84,8 @@ def evaluate(
     items = items[:max_items] if max_items else items
     if not items:
         raise UserError(f"no audio items found in {[str(i) for i in inputs]}")
+    # Printed once, by the caller (the CLI), from the summary; the report repeats it.
+    overlap = overlap or audio_overlap(model_file, items)
     rows: list[dict[str, Any]] = []
     codes_by_level: dict[int, list[np.ndarray]] = {}
     examples: list[tuple[str, np.ndarray, np.ndarray]] = []

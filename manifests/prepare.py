@@ -19,6 +19,7 @@ from academicodec.manifests.vctk import scan_vctk
 from academicodec.outputs import claim_output, own_plan, record_plan
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.storage import Folder
+from academicodec.writer_lock import stage_scope
 
 # Each scanner takes the corpus directory plus its own keyword options; ``hf`` also takes
 # ``out``, where it writes the audio bytes it extracts.
@@ -31,6 +32,7 @@ CORPORA: dict[str, Callable[..., ScanResult]] = {
 }
 
 
+@stage_scope
 def prepare(
     corpus: str,
     src: str | Path,

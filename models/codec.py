@@ -120,6 +120,27 @@ class CodecModel(nn.Module, ABC):
         several encoder frames (the mask of ``latent`` and ``decode`` count frames)."""
         return 1
 
+    # What ``compat`` changes, as ``framing`` says it (per family; None: it only runs items
+    # one at a time, the codes being the reference's by default).
+    compat_framing: str | None = None
+    default_framing = "zeros to a whole hop, ceil(T / hop) frames"
+
+    def framing(self) -> str:
+        """Which framing ``encode`` uses and what ``compat`` changes, in one sentence
+        (``info`` and ``import`` print it: an LM trained on a reference's codes needs to
+        know whether ours are the same for every length)."""
+        if self.config.compat:
+            return (
+                f"compat: {self.compat_framing or self.default_framing}, each item encoded "
+                "alone (--set compat=false: batched framing)"
+            )
+        change = (
+            f"--set compat=true gives {self.compat_framing} (items then encode one at a time)"
+            if self.compat_framing
+            else "--set compat=true only encodes items one at a time (the same codes)"
+        )
+        return f"{self.default_framing}, batched = one at a time; {change}"
+
     def code_layout(self) -> dict[str, Any] | None:
         """How a frame's code rows split into codebooks of other rates; None when every
         row is one codebook at ``frame_rate`` (all families but SNAC)."""
@@ -279,6 +300,11 @@ class CodecModel(nn.Module, ABC):
 class HiFiCodec(CodecModel):
     """HiFi-Codec (Yang et al., 2023): HiFi-GAN encoder/decoder with GRVQ."""
 
+    compat_framing = (
+        "AcademiCodec's framing: floor(T / hop) frames, GroupNorm over the whole input "
+        "(a ragged clip loses its tail)"
+    )
+
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)
         arch = config.hificodec
@@ -298,6 +324,11 @@ class HiFiCodec(CodecModel):
 
 class EncodecCodec(CodecModel):
     """Encodec / SoundStream generator: SEANet + LSTM with an EMA residual VQ."""
+
+    compat_framing = (
+        "the encodec package's and transformers' framing: each convolution pads its own "
+        "ragged end (only a ragged clip's last frame can differ)"
+    )
 
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)
@@ -338,6 +369,8 @@ class EncodecCodec(CodecModel):
 class DacCodec(CodecModel):
     """Descript Audio Codec: Snake convnets with a factorised, L2-normalised residual VQ."""
 
+    default_framing = "DAC's preprocess (zeros to a whole hop, ceil(T / hop) frames)"
+
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)
         arch = config.dac
@@ -357,6 +390,12 @@ class DacCodec(CodecModel):
 class MimiCodec(CodecModel):
     """Kyutai's Mimi (``models/mimi.py``): any first 1..n_q codebooks (8 is Moshi's)."""
 
+    default_framing = "moshi's framing (zeros to a whole 1920-sample frame, ceil(T / hop))"
+    compat_framing = (
+        "transformers' framing: each strided convolution pads its own ragged end (a ragged "
+        "clip's last frame can differ)"
+    )
+
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)
         self.encoder = MimiEncoder(config)
@@ -368,6 +407,8 @@ class MimiCodec(CodecModel):
 
 class SnacCodec(CodecModel):
     """SNAC (``models/snac.py``): a frame holds every level's codes for its span."""
+
+    default_framing = "SNAC's preprocess (zeros to a whole frame of every level)"
 
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)
@@ -398,6 +439,11 @@ class SnacCodec(CodecModel):
 
 class Xcodec2Codec(CodecModel):
     """X-Codec2 (``models/xcodec2.py``): one FSQ codebook of 65,536 codes."""
+
+    default_framing = (
+        "the reference's framing (one zero appended, then zeros to a whole hop: "
+        "T // hop + 1 frames)"
+    )
 
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)

@@ -20,6 +20,7 @@ from academicodec.models.codec import CodecModel, build_codec
 from academicodec.models.config import codec_config_from_dict
 from academicodec.outputs import PLAN_NAME, claim_output, own_plan, record_plan
 from academicodec.storage import Folder
+from academicodec.writer_lock import stage_scope
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.yaml"
@@ -27,6 +28,7 @@ SUMMARY_KEY = "summary"
 ORIGIN_KEY = "origin"  # where the weights came from (run, step, training data; or a source)
 
 
+@stage_scope
 def save_codec(
     model: CodecModel,
     out_dir: str | Path,

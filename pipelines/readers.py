@@ -42,10 +42,22 @@ Sample = dict[str, Any]
 LOG = logging.getLogger("academicodec.data")
 
 
+# What this process has warned about: training draws a damaged shard again and again, and
+# one warning per shard (per corrupt sample) says it; every draw still counts its losses.
+_WARNED: set[str] = set()
+
+
+def _warn_once(folder: storage.Location, message: str) -> None:
+    if f"{folder}: {message}" not in _WARNED:
+        _WARNED.add(f"{folder}: {message}")
+        LOG.warning("%s (warned once; every draw of it counts in data/skipped)", message)
+
+
 def _read_shard(folder: storage.Location, record: ShardRecord) -> Iterator[Sample | None]:
-    """Each sample of ``record``'s shard; ``None`` (after a warning naming the shard) for
-    each one that does not decode or is missing: a shard of another size than its record
-    gives ``record.samples`` Nones, one that breaks off a None for each sample it lost."""
+    """Each sample of ``record``'s shard; ``None`` (after a warning naming the shard, the
+    first time) for each one that does not decode or is missing: a shard of another size
+    than its record gives ``record.samples`` Nones, one that breaks off a None for each
+    sample it lost."""
     seen = 0
     try:
         check_file(folder, record)
@@ -54,10 +66,10 @@ def _read_shard(folder: storage.Location, record: ShardRecord) -> Iterator[Sampl
             try:
                 yield decode_sample(key, files)
             except Exception as exc:  # a corrupt member: skip it, keep training
-                LOG.warning("skipping sample %s of %s: %s", key, record.name, exc)
+                _warn_once(folder, f"skipping sample {key} of {record.name}: {exc}")
                 yield None
     except ShardDamage as exc:
-        LOG.warning("skipping %d sample(s): %s", max(record.samples - seen, 0), exc)
+        _warn_once(folder, f"skipping {max(record.samples - seen, 0)} sample(s): {exc}")
         for _ in range(record.samples - seen):
             yield None
 

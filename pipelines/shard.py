@@ -40,6 +40,7 @@ from academicodec.pipelines.items import ShardItem, find_manifests, plan_items
 from academicodec.pipelines.tario import HashingWriter, TarSampleWriter
 from academicodec.progress import ProgressFactory, silent_progress
 from academicodec.storage import Folder
+from academicodec.writer_lock import stage_scope
 
 FORMATS = ("flac", "wav")
 # Read size for a window of a long audio file in a bucket (ranged GETs of this size).
@@ -73,6 +74,7 @@ class ShardSettings:
             )
 
 
+@stage_scope
 def write_shards(
     manifests: list[storage.Location],
     out: storage.Location,

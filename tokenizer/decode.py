@@ -20,6 +20,7 @@ from academicodec.storage import Folder
 from academicodec.tokenizer.index import INDEX_NAME, CodesIndex
 from academicodec.tokenizer.readers import CodesDataset, Item, iter_parquet, iter_shar
 from academicodec.tokenizer.run import checkpoint_sha256
+from academicodec.writer_lock import stage_scope
 
 # Padded seconds of audio per decode batch (as tokenize batches encoding on CPU).
 BATCH_SECONDS = 60.0
@@ -27,6 +28,7 @@ BATCH_SECONDS = 60.0
 READ_AHEAD = 64
 
 
+@stage_scope
 def decode_codes(
     codes_dir: str | Path,
     out_dir: str | Path,
@@ -69,9 +71,11 @@ def decode_codes(
     pending: list[Item] = []
 
     def flush() -> None:
-        for path in _decode_batch(model, pending, out, device):
-            written.append(path)
-            bar.update(1)
+        paths = _decode_batch(model, pending, out, device)
+        written.extend(paths)
+        # One update per batch: item by item, the bar's first estimate (one item per batch
+        # time) froze on screen as an ETA of minutes for a job of seconds.
+        bar.update(len(paths))
         pending.clear()
 
     with torch.inference_mode():

@@ -60,6 +60,7 @@ from academicodec.tokenizer.probe import probe_batch_seconds
 from academicodec.tokenizer.text import TextTokenizer
 from academicodec.tokenizer.timing import Timer
 from academicodec.tokenizer.writers import FORMATS, ShardOutput, code_dtype
+from academicodec.writer_lock import stage_scope
 
 BATCHING = ("auto", "groups", "one-call")
 # Settings that only change how fast codes are made, never the codes or the files (the
@@ -127,6 +128,7 @@ class TokenizeSettings:
             )
 
 
+@stage_scope
 def tokenize(
     model_path: str | Path,
     inputs: list[str | Path],

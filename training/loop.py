@@ -30,6 +30,7 @@ from academicodec.training.logs import RunLogger
 from academicodec.training.precision import resolve_precision
 from academicodec.training.provenance import data_identity
 from academicodec.training.trainer import Trainer, TrainingStopped
+from academicodec.writer_lock import stage_scope
 
 LOG = logging.getLogger("academicodec.training")
 
@@ -76,6 +77,7 @@ class RunOptions:
         return recorded
 
 
+@stage_scope
 def train(
     preset: str | Path, options: RunOptions, overrides: dict[str, Any] | None = None
 ) -> TrainState:

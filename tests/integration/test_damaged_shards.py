@@ -159,12 +159,19 @@ def test_exact_once_stops_at_a_damaged_shard(made, damage) -> None:
 def test_training_skips_counts_and_reports_what_it_lost(made, damage, caplog) -> None:
     shards = _copy(made, f"train-{damage.__name__}")
     damage(shards)
-    stream = TrainingStream(shards, epoch_length=40, rank=0, world_size=1, seed=1)
+    stream = TrainingStream(shards, epoch_length=120, rank=0, world_size=1, seed=1)
     samples = list(stream)
-    assert len(samples) == 40  # the epoch stays full
+    assert len(samples) == 120  # the epoch stays full
     assert sum(s["skipped"] for s in samples) > 0
     keys_of_damaged = set()
     with tarfile.open(made["root"] / "clean" / "shard-000001.tar") as tar:
         keys_of_damaged = {m.name.split(".")[0] for m in tar.getmembers()}
     assert {s["key"] for s in samples} - keys_of_damaged  # the other shards still train
-    assert any("shard-000001.tar" in r.getMessage() for r in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if "shard-000001.tar" in r.getMessage()]
+    assert warnings and len(warnings) == len(set(warnings)), warnings  # once per shard
+    if damage is overwrite_at_a_header:
+        # Half of it reads, so the stream draws it again and again (a shard with nothing
+        # readable leaves the draw at once): more is lost than one draw loses, one warning.
+        per_draw = int(warnings[0].split("skipping ")[1].split(" ")[0])
+        lost = sum(s["skipped"] for s in samples)
+        assert lost > per_draw, (lost, warnings)

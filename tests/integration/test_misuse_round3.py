@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import namedtuple
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +197,104 @@ def test_nan_audio_is_refused_per_item_by_every_stage(capsys, world, tmp_path) -
         reasons = [s["reason"] for s in skipped["skipped"]]
         assert len(reasons) == 1 and reason in reasons[0], (stage, reasons)
     assert index["totals"]["samples"] == 2
+
+
+# --- 14: one live writer per OUT and rank ------------------------------------------------
+
+HOLDER = """
+import sys, time
+from academicodec.outputs import claim_folder
+claim_folder(sys.argv[1], sys.argv[2])
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for(path: Path, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not (path.is_file() and path.stat().st_size):
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, f"no {what} after 120 s"
+        time.sleep(0.1)
+
+
+def test_a_second_live_train_on_one_run_is_refused(capsys, world, tmp_path) -> None:  # 14
+    run_dir = tmp_path / "run"
+    first = _start("-m", "academicodec", *TRAIN[:-4], "--max-steps", "100000",
+                   "--data", str(world["shards"]), "--out", str(run_dir),
+                   "--set", "train.batch_size=2", "--ckpt-every", "1")  # fmt: skip
+    try:
+        _wait_for(run_dir / "checkpoints" / "last.pt", first, "checkpoint")
+        live = "is being written by another live process"
+        line = refused(capsys, world, run_dir, *TRAIN, "--data", world["shards"],
+                       "--out", run_dir, names=live)  # fmt: skip
+        assert f"pid {first.pid}" in line and "academicodec train" in line, line
+        assert first.poll() is None  # the first run goes on
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_live_writer_blocks_its_rank_and_a_dead_ones_lock_is_taken_over(  # 14
+    capsys, world, tmp_path, monkeypatch
+) -> None:
+    out = tmp_path / "codes"
+    holder = _start("-c", HOLDER, str(out), "tokenize")
+    lock = out / ".writer-rank0.lock"
+    try:
+        _wait_for(lock, holder, "lock")
+        tokenize = ("tokenize", world["shards"], out, "-m", world["model_a"])
+        live = f"is being written by another live process (pid {holder.pid}"
+        line = refused(capsys, world, out, *tokenize, names=live)
+        assert "tokenize since" in line and "give this tokenize another OUT" in line
+        # Another rank of the same OUT is a writer of its own (multi-rank tokenize).
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", "1")
+        code, _, err = run(capsys, *tokenize)
+        assert code == 0, err
+        monkeypatch.setenv("RANK", "0")
+        refused(capsys, world, out, *tokenize, names=f"pid {holder.pid}")
+    finally:
+        holder.send_signal(signal.SIGKILL)  # dies without releasing anything
+        holder.wait()
+    assert lock.is_file()  # left behind by the killed holder
+    code, _, err = run(capsys, *tokenize)
+    assert code == 0, err
+    assert not lock.exists()  # taken over, then released when tokenize returned
+
+
+# --- framing of imported codecs --------------------------------------------------------------
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "pretrained"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "default", "compat"),
+    [
+        ("meta_encodec_small.th", "zeros to a whole hop, ceil(T / hop) frames",
+         "the encodec package's and transformers' framing"),
+        ("hf_mimi_small", "moshi's framing", "transformers' framing"),
+    ],
+)  # fmt: skip
+def test_import_and_info_say_which_framing_and_what_compat_changes(
+    capsys, tmp_path, fixture, default, compat
+) -> None:
+    out = tmp_path / "model"
+    code, said, err = run(capsys, "import", FIXTURES / fixture, out)
+    assert code == 0, err
+    line = next(x for x in said.splitlines() if x.startswith("framing: "))
+    assert line.startswith(f"framing: {default}") and f"--set compat=true gives {compat}" in line
+    code, said, err = run(capsys, "info", out, "--json")
+    assert code == 0, err
+    assert json.loads(said)["framing"] == line.removeprefix("framing: ")
+    code, said, err = run(capsys, "import", FIXTURES / fixture, tmp_path / "compat",
+                          "--set", "compat=true")  # fmt: skip
+    assert code == 0, err
+    assert f"framing: compat: {compat}" in said and "each item encoded alone" in said

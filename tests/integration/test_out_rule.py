@@ -12,6 +12,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -286,6 +287,35 @@ def test_eval_warns_on_the_models_training_data(capsys, world, tmp_path) -> None
     assert (
         json.loads((tmp_path / "e2" / "summary.json").read_text())["training_data_overlap"] is None
     )
+
+
+def test_eval_warns_on_training_audio_given_as_files(capsys, world, tmp_path) -> None:  # 35.3
+    """Overlap is a matter of audio: the training clips as a folder, re-encoded to FLAC in
+    another folder, warn once each (stdout, not twice); other clips do not."""
+    from academicodec.training import RunOptions, export_run, train
+
+    options = RunOptions(out=tmp_path / "run", data=world["shards"], max_steps=1, workers=0,
+                         val_every=0, device="cpu")  # fmt: skip
+    train("tiny_hificodec_16k", options, TINY)
+    model = export_run(tmp_path / "run", tmp_path / "model")
+    clips = sorted((world["root"] / "src_a").rglob("*.wav"))
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for number, clip in enumerate(clips[:2]):  # two of the five, renamed, as FLAC
+        audio, rate = sf.read(clip, dtype="int16")
+        sf.write(copies / f"other-{number}.flac", audio, rate)
+    sf.write(copies / "new.wav", np.zeros(8000, dtype="int16") + 100, 16000)
+    for folder, expected in ((world["root"] / "src_a", "5 of the 5 items"),
+                             (copies, "2 of the 3 items")):  # fmt: skip
+        out_dir = tmp_path / f"eval-{folder.name}"
+        code, out, err = run(capsys, "eval", folder, out_dir, "-m", model)
+        assert code == 0, err
+        assert (out + err).count("training audio") == 1, out + err
+        assert expected in out and "sample for sample" in out, out
+        summary = json.loads((out_dir / "summary.json").read_text())
+        assert expected in summary["training_data_overlap"]
+    code, out, err = run(capsys, "eval", world["root"] / "src_b", tmp_path / "e3", "-m", model)
+    assert code == 0 and "training audio" not in out + err, out + err
 
 
 def test_ctrl_c_in_training_checkpoints_the_step_it_finished(world, tmp_path, monkeypatch) -> None:

@@ -150,6 +150,20 @@ def test_text_tokens_bad_audio_and_decode(corpus: Path, model_dir: Path, tmp_pat
     audio, rate = sf.read(written[0])
     assert rate == 16000 and len(audio) == 8000  # the original length at the model rate
 
+    # The bar moves a batch at a time (item by item, its first estimate - one item per
+    # batch time - froze on screen as an ETA of minutes for a job of seconds).
+    updates: list[int] = []
+
+    class Bar:
+        def update(self, n: int = 1) -> None:
+            updates.append(n)
+
+        def close(self) -> None:
+            return None
+
+    written = decode_codes(out, tmp_path / "all", model_dir, progress=lambda total, _: Bar())
+    assert sum(updates) == len(written) == len(items) > 1 and updates == [len(items)], updates
+
 
 def test_cli_errors_are_one_line(model_dir: Path, tmp_path: Path) -> None:
     result = run_cli(
