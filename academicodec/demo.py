@@ -107,10 +107,12 @@ def run_demo(
     settings = ShardSettings(sample_rate=DEMO_SAMPLE_RATE, samples_per_shard=16)
     index = write_shards(training, out / "shards", settings, jobs=2, progress=progress)
     assert index is not None  # one process: rank 0
+    splits = ", ".join(_split_name(path) for path in training)
     result.rows.append(
         (
             "shard",
-            f"{len(index.shards)} shards, {index.total_samples} samples",
+            f"{len(index.shards)} shards, {index.total_samples} samples of {splits} "
+            "(test-clean held out)",
             out / "shards" / "index.json",
         )
     )
@@ -155,7 +157,8 @@ def run_demo(
         (
             "eval",
             f"PESQ-WB {level.overall['pesq_wb'].mean_or_nan():.2f}, "
-            f"STOI {level.overall['stoi'].mean_or_nan():.2f}",
+            f"STOI {level.overall['stoi'].mean_or_nan():.2f} on held-out test-clean "
+            f"({summary.items} clips the model never saw)",
             out / "eval" / "report.md",
         )
     )
@@ -165,3 +168,9 @@ def run_demo(
         ("codebooks", f"used {usage}; perplexity {perplexity}", out / "eval" / "summary.json")
     )
     return result
+
+
+def _split_name(manifest: Path) -> str:
+    """``libritts_cuts_dev-clean.jsonl.gz`` -> ``libritts dev-clean``."""
+    corpus, _, split = manifest.name.split(".")[0].partition("_cuts_")
+    return f"{corpus} {split}" if split else corpus

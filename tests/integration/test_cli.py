@@ -74,7 +74,8 @@ def test_version_and_help() -> None:
 
 @pytest.mark.slow
 def test_demo(tmp_path: Path) -> None:
-    result = run_cli("demo", str(tmp_path / "demo"), "--no-espeak", "--train-steps", "20")
+    wide = {"COLUMNS": "200"}  # the table's cells on one line each
+    result = run_cli("demo", str(tmp_path / "demo"), "--no-espeak", "--train-steps", "20", env=wide)
     assert result.returncode == 0, result.stderr
     stages = (
         "corpus",
@@ -94,6 +95,9 @@ def test_demo(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert f"  export: {tmp_path / 'demo' / 'model'}" in lines
     assert "The corpus is synthetic voiced signals." in result.stdout
+    # The table says what was sharded and what eval scored.
+    assert "28 samples of libritts dev-clean, folder all (test-clean held out)" in result.stdout
+    assert "on held-out test-clean (8 clips the model never saw)" in result.stdout
     # Trained on the training splits (16 dev-clean + 12 folder clips) only ...
     index = json.loads((tmp_path / "demo" / "shards" / "index.json").read_text())
     assert index["totals"]["samples"] == 28

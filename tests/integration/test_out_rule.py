@@ -267,13 +267,20 @@ def test_ids_keep_letters_of_every_script(capsys, tmp_path) -> None:
 # --- eval on training data, Ctrl-C ---------------------------------------------------------
 
 
-def test_eval_warns_on_the_models_training_data(capsys, world, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def trained(world, tmp_path_factory) -> Path:
+    """An export of a 1-step run on ``world``'s shards: it records its training data."""
     from academicodec.training import RunOptions, export_run, train
 
-    options = RunOptions(out=tmp_path / "run", data=world["shards"], max_steps=1, workers=0,
+    root = tmp_path_factory.mktemp("trained")
+    options = RunOptions(out=root / "run", data=world["shards"], max_steps=1, workers=0,
                          val_every=0, device="cpu")  # fmt: skip
     train("tiny_hificodec_16k", options, TINY)
-    model = export_run(tmp_path / "run", tmp_path / "model")
+    return export_run(root / "run", root / "model")
+
+
+def test_eval_warns_on_the_models_training_data(capsys, world, trained, tmp_path) -> None:
+    model = trained
     assert "step: 1" in (model / "config.yaml").read_text()
     out = ok(capsys, "eval", world["a"], tmp_path / "e1", "-m", model, "--max-items", "1")
     assert "overlap(s) the model's training data" in out
@@ -289,15 +296,12 @@ def test_eval_warns_on_the_models_training_data(capsys, world, tmp_path) -> None
     )
 
 
-def test_eval_warns_on_training_audio_given_as_files(capsys, world, tmp_path) -> None:  # 35.3
+def test_eval_warns_on_training_audio_given_as_files(  # 35.3
+    capsys, world, trained, tmp_path
+) -> None:
     """Overlap is a matter of audio: the training clips as a folder, re-encoded to FLAC in
     another folder, warn once each (stdout, not twice); other clips do not."""
-    from academicodec.training import RunOptions, export_run, train
-
-    options = RunOptions(out=tmp_path / "run", data=world["shards"], max_steps=1, workers=0,
-                         val_every=0, device="cpu")  # fmt: skip
-    train("tiny_hificodec_16k", options, TINY)
-    model = export_run(tmp_path / "run", tmp_path / "model")
+    model = trained
     clips = sorted((world["root"] / "src_a").rglob("*.wav"))
     copies = tmp_path / "copies"
     copies.mkdir()

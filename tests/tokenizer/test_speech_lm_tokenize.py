@@ -32,6 +32,7 @@ CASES = {  # source, import flags, tokenize flags, codebooks written
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_imported_codec_through_every_stage(corpus: Path, tmp_path: Path, name: str) -> None:
     source, import_flags, tokenize_flags, books = CASES[name]
