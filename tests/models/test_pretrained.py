@@ -150,6 +150,40 @@ def test_tokenize_refuses_chunks_shorter_than_a_streaming_model_needs() -> None:
         _chunk_samples(model, TokenizeSettings(max_chunk_seconds=0.05))
 
 
+def test_a_streaming_models_long_item_runs_in_small_steps_with_the_whole_items_codes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 20 s chunk of Meta's EnCodec held ~700 MB of activations on CPU: a streaming
+    model's long item runs in steps of at most ``STREAM_STEP_SECONDS`` whatever
+    ``--max-chunk-seconds`` (its codes do not depend on the step)."""
+    from academicodec.models.scheduling import GroupRunner
+    from academicodec.tokenizer import run as run_module
+    from academicodec.tokenizer.run import TokenizeSettings, _encode
+    from academicodec.tokenizer.timing import Timer
+
+    model = import_codec(FIXTURES / "meta_encodec_small.th")
+    clip = torch.cat([_clips(_reference("meta_encodec_small"))[i] for i in (2, 0, 1)])
+    clip = clip[: len(clip) // model.hop_length * model.hop_length][None, None]
+    step_seconds = 9 * model.hop_length / model.sample_rate  # 9 frames a step
+    monkeypatch.setattr(run_module, "STREAM_STEP_SECONDS", step_seconds)
+    calls: list[int] = []
+    real = model.encode
+
+    def counted(part, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(part.shape[-1])
+        return real(part, *args, **kwargs)
+
+    # a chunk of 4 steps: the item is longer than one chunk, and runs in 9-frame steps
+    settings = TokenizeSettings(max_chunk_seconds=4 * step_seconds + 1e-9)
+    with torch.no_grad(), GroupRunner() as runner:
+        whole = real(clip)
+        monkeypatch.setattr(model, "encode", counted)
+        stepped = _encode(model, clip, torch.tensor([clip.shape[-1]]), settings, None, runner,
+                          Timer("cpu"))  # fmt: skip
+    assert torch.equal(stepped, whole)
+    assert len(calls) > 1 and max(calls) == 9 * model.hop_length, calls
+
+
 def test_bandwidth_is_a_codebook_prefix() -> None:
     model = import_codec(FIXTURES / "meta_encodec_small.th", overrides={"compat": True})
     reference = _reference("meta_encodec_small")
