@@ -20,6 +20,10 @@ Generates its own speech-like corpus, then, on ``cuda:0``:
   losses on, bf16, 3 minutes of training on 600 generated clips, scored every 20 s on 8
   clips of another voice generator (mel L1, PESQ-WB, STOI, every codebook's perplexity):
   whether validation mel L1 falls after the first minute and every codebook stays >= 64.
+  With ``ACADEMICODEC_ORIGINAL=CHECKOUT`` (a clone of the original AcademiCodec), the
+  original trainer too, for the same minutes on the same GPU (``learning_curve.py
+  --original``): ours must train >= 3x its audio per second and reach its mel L1 in no
+  more steps.
 
 Prints one JSON line (``"bench": "gpu_check"``) with every figure, the goals of issue 13 and
 whether each was met. A stage that raises is a failure: the JSON names it
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -429,9 +434,14 @@ def ddp_figures(root: Path, shards: Path, sizes: Sizes) -> dict[str, Any]:
 def curve_figures(root: Path, sizes: Sizes) -> dict[str, Any]:
     """``bench/learning_curve.py`` for the train preset (GAN losses on, bf16 on CUDA), on
     generated audio scored on another voice: what a few GPU-minutes of training buy."""
+    # The original beside ours, if a checkout is given (its recipe is the full preset's).
+    checkout = os.environ.get("ACADEMICODEC_ORIGINAL")
+    if sizes.train_preset != "hificodec_16k_320d":  # the CPU rehearsal's tiny preset
+        checkout = None
     settings = CurveSettings(
         sizes.train_preset, sizes.device, sizes.curve_minutes, sizes.curve_every,
         val_items=8, batch=sizes.train_batch, workers=sizes.workers,
+        original=Path(checkout).resolve() if checkout else None,
     )  # fmt: skip
     return generated_curve(settings, root / "curve", sizes.curve_clips)
 
@@ -474,7 +484,8 @@ def goals(results: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
                 "measured": measured,
                 "met": measured >= goal,
             }
-    for name, met in results.get("curve", {}).get("goals", {}).items():
+    curve = results.get("curve", {})
+    for name, met in {**curve.get("goals", {}), **curve.get("original_goals", {})}.items():
         checks[f"curve {name}"] = {"met": met}
     if "train" in results:
         measured = results["train"]["bf16_speedup"]

@@ -16,14 +16,26 @@ codebook's perplexity >= 64 throughout) with whether each was met. On a CPU the 
 rehearses the script (``tests/test_learning_curve.py`` on given shards, the
 ``curve`` stage of ``tests/test_gpu_check.py`` on generated audio).
 
+``--original CHECKOUT`` (a clone of the original AcademiCodec; a ``hificodec_16k_320d``
+preset, GAN losses on): both start from the original's initial weights (as
+``train_vs_original.py`` does), ours trains for the budget, then the original trains for
+the same seconds of step time on the same batches in a child process
+(``original/run_original.py budget``, on the same device, fp32 as it ships), scored by the
+same code on the same held-out items. The JSON line adds the original's curve, steps/s and
+audio-hours per device-hour, ``audio_seconds_per_second_vs_original`` (ours / its) and
+``steps_to_original_mel`` (the first scored step of ours at or under its final mel L1),
+and the GPU goals: >= 3x its audio per second, its mel L1 in no more steps.
+
     python bench/learning_curve.py --preset hificodec_16k_320d --minutes 5   # one GPU
     python bench/learning_curve.py --device cpu --minutes 0.2 --every 3      # rehearsal
+    python bench/learning_curve.py --preset hificodec_16k_320d --original ~/AcademiCodec
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import tempfile
 import time
@@ -39,12 +51,14 @@ from common import report
 
 from academicodec.evaluation.metrics import MetricError, mel_distance, pesq, stoi
 from academicodec.models import load_codec_config
+from academicodec.models.original import import_academicodec
 from academicodec.models.quantizers import codebook_stats
 from academicodec.pipelines.readers import ExactOnceSamples
 from academicodec.training import RunOptions, Trainer
 
 PERPLEXITY_GOAL = 64.0
 FIRST_MINUTE = 60.0
+ORIGINAL_SPEED_GOAL = 3.0  # ours trains >= 3x the original's audio-seconds per second (GPU)
 
 
 def held_out(source: Path, count: int) -> list[np.ndarray]:
@@ -112,9 +126,13 @@ class CurveSettings:
     workers: int = 2
     seed: int = 0
     gan: bool = True
+    original: Path | None = None  # a checkout of the original AcademiCodec
+    width: int = 0  # hificodec.upsample_initial_channel (0: the preset's)
 
     def overrides(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        if self.width:
+            values["hificodec.upsample_initial_channel"] = self.width
         if self.batch:
             values["train.batch_size"] = self.batch
         if not self.gan:
@@ -122,8 +140,11 @@ class CurveSettings:
         return values
 
 
-def train_for(settings: CurveSettings, data: Path, val: Path, out: Path) -> dict[str, Any]:
-    """Train ``settings.preset`` on ``data`` for ``settings.minutes``, scoring ``val``."""
+def train_for(
+    settings: CurveSettings, data: Path, val: Path, out: Path, original: Path | None = None
+) -> dict[str, Any]:
+    """Train ``settings.preset`` on ``data`` for ``settings.minutes``, scoring ``val``;
+    with ``original`` (a checkout), the original trainer too, from the same start."""
     config = load_codec_config(settings.preset, settings.overrides())
     requested = settings.device
     if requested == "auto":
@@ -135,10 +156,17 @@ def train_for(settings: CurveSettings, data: Path, val: Path, out: Path) -> dict
     )  # fmt: skip
     trainer = Trainer(config, options, device)
     items = held_out(val, settings.val_items)
+    batches: list[torch.Tensor] | None = None
+    if original is not None:  # the original's initial weights, whole-hop held-out items
+        start_from_original(trainer, original, settings, out.parent)
+        hop = trainer.model.hop_length
+        items, batches = [a[: len(a) // hop * hop] for a in items], []
     curve = [{"seconds": 0.0, "step": 0, **score(trainer, items)}]
     print_point(curve[-1])
     budget, trained, next_score = 60.0 * settings.minutes, 0.0, settings.every
-    for _, seconds in timed_steps(trainer):
+    for batch, seconds in timed_steps(trainer):
+        if batches is not None:
+            batches.append(batch["wav"][:, 0].cpu().clone())
         trained += seconds
         if trained >= next_score or trained >= budget:
             curve.append({"seconds": round(trained, 2), "step": trainer.step,
@@ -149,7 +177,7 @@ def train_for(settings: CurveSettings, data: Path, val: Path, out: Path) -> dict
             break
     segment = config.train.segment_length / config.sample_rate
     audio_seconds = trainer.step * config.train.batch_size * segment
-    return {
+    result = {
         "preset": settings.preset, "device": str(device), "precision": trainer.precision,
         "gan": settings.gan, "batch": config.train.batch_size, "segment_seconds": segment,
         "minutes": settings.minutes, "steps": trainer.step,
@@ -158,6 +186,80 @@ def train_for(settings: CurveSettings, data: Path, val: Path, out: Path) -> dict
         "audio_hours_per_device_hour": audio_seconds / trained,
         "curve": curve, "goals": goals(curve),
     }  # fmt: skip
+    if original is not None and batches is not None:
+        result.update(
+            versus_original(result, original, settings, batches, items, trainer, out.parent)
+        )
+    return result
+
+
+def _original_job(settings: CurveSettings, trainer: Trainer) -> dict[str, Any]:
+    """The original recipe's config with our run's width, batch, segment and seed."""
+    from train_vs_original import original_config
+
+    config = trainer.config
+    assert config.hificodec is not None
+    shape = argparse.Namespace(
+        width=config.hificodec.upsample_initial_channel, batch=config.train.batch_size,
+        seconds=config.train.segment_length / config.sample_rate, seed=settings.seed,
+    )  # fmt: skip
+    return {"config": original_config(settings.original, shape), "seed": settings.seed}
+
+
+def start_from_original(
+    trainer: Trainer, checkout: Path, settings: CurveSettings, tmp: Path
+) -> None:
+    """Our model starts from the original's initial generator, encoder and quantizer (built
+    in its own process, imported by our strict AcademiCodec importer)."""
+    from train_vs_original import run_original
+
+    job = _original_job(settings, trainer)
+    torch.save(run_original(checkout, "init", job, tmp), tmp / "g_00000000")
+    (tmp / "config.json").write_text(json.dumps(job["config"]), encoding="utf-8")
+    imported = import_academicodec(tmp / "g_00000000", config_json=tmp / "config.json")
+    trainer.model.load_state_dict(imported.state_dict())  # strict: the same architecture
+
+
+def versus_original(
+    ours: dict[str, Any], checkout: Path, settings: CurveSettings, batches: list[torch.Tensor],
+    items: list[np.ndarray], trainer: Trainer, tmp: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """The original trained for the same seconds on the same batches (again from the first
+    if it is faster than ours), scored on the same items by the same code; the ratios."""
+    from train_vs_original import run_original
+
+    job = {
+        **_original_job(settings, trainer), "device": trainer.device.type,
+        "batches": batches, "val": [torch.from_numpy(a) for a in items],
+        "budget": 60.0 * settings.minutes, "every": settings.every,
+    }  # fmt: skip
+    done = run_original(checkout, "budget", job, tmp)
+    rate, size = trainer.config.sample_rate, trainer.model.codebook_size
+    curve = []
+    for point in done["points"]:
+        decoded = [d.numpy() for d in point["decoded"]]
+        scored = quality(items, decoded, point["codes"], rate, size)
+        curve.append({"seconds": round(point["seconds"], 2), "step": point["step"], **scored})
+        print_point(curve[-1], "original")
+    audio = done["steps"] * ours["batch"] * ours["segment_seconds"]
+    theirs = {
+        "steps": done["steps"], "steps_per_s": done["steps"] / done["seconds"],
+        "audio_hours_per_device_hour": audio / done["seconds"], "curve": curve,
+    }  # fmt: skip
+    target = curve[-1]["mel_l1"]
+    reached = [p["step"] for p in ours["curve"] if p["step"] > 0 and p["mel_l1"] <= target]
+    ratio = ours["audio_hours_per_device_hour"] / theirs["audio_hours_per_device_hour"]
+    steps_to = reached[0] if reached else None
+    return {
+        "original": theirs,
+        "audio_seconds_per_second_vs_original": ratio,
+        "steps_to_original_mel": steps_to,
+        "original_goals": {
+            "trains_3x_original_audio_per_second": ratio >= ORIGINAL_SPEED_GOAL,
+            "reaches_original_mel_in_no_more_steps": steps_to is not None
+            and steps_to <= theirs["steps"],
+        },
+    }
 
 
 def timed_steps(trainer: Trainer) -> Iterator[tuple[dict[str, torch.Tensor], float]]:
@@ -178,7 +280,7 @@ def generated_curve(settings: CurveSettings, root: Path, clips: int = 36) -> dic
     """``train_for`` on generated audio at the preset's rate (held-out: another voice)."""
     rate = load_codec_config(settings.preset, settings.overrides()).sample_rate
     data, val = make_corpora(root / "corpus", settings.seed, sample_rate=rate, clips=clips)
-    return train_for(settings, data, val, root / "run")
+    return train_for(settings, data, val, root / "run", settings.original)
 
 
 def goals(curve: list[dict[str, Any]]) -> dict[str, bool]:
@@ -194,8 +296,11 @@ def goals(curve: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
-def print_point(point: dict[str, Any]) -> None:
-    print(f"{point['seconds']:>8.1f} s step {point['step']:>6} {scores(point)}", file=sys.stderr)
+def print_point(point: dict[str, Any], who: str = "ours") -> None:
+    print(
+        f"{who:>8} {point['seconds']:>8.1f} s step {point['step']:>6} {scores(point)}",
+        file=sys.stderr,
+    )
 
 
 def scores(point: dict[str, Any]) -> str:
@@ -221,18 +326,38 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-gan", action="store_true", help="generator losses only")
+    parser.add_argument(
+        "--original", type=Path,
+        help="a clone of yangdongchao/AcademiCodec: its trainer for the same budget (a "
+        "hificodec_16k_320d preset; --width narrows both generators alike)",
+    )  # fmt: skip
+    parser.add_argument("--width", type=int, default=0, help="upsample_initial_channel")
     args = parser.parse_args()
     if (args.data is None) != (args.val is None):
         parser.error("--data and --val go together (or neither: generated audio)")
+    overrides = {"hificodec.upsample_initial_channel": args.width} if args.width else {}
+    config = load_codec_config(args.preset, overrides)
+    if args.original is not None:
+        from train_vs_original import check_checkout
+
+        if config.family != "hificodec" or config.hop_length != 320 or args.no_gan:
+            parser.error(
+                "--original trains the original HiFi-Codec 16k_320d recipe with GAN losses: "
+                "give a hificodec 16 kHz, hop 320 preset (hificodec_16k_320d; --width to "
+                "narrow both generators) and no --no-gan"
+            )
+        check_checkout(args.original.resolve())
     settings = CurveSettings(
         args.preset, args.device, args.minutes, args.every, args.val_items, args.batch,
         args.precision, args.workers, args.seed, gan=not args.no_gan,
+        original=args.original.resolve() if args.original else None, width=args.width,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         if args.data is None:
             result = generated_curve(settings, Path(tmp), args.clips)
         else:
-            result = train_for(settings, args.data, args.val, Path(tmp) / "run")
+            run = Path(tmp) / "run"
+            result = train_for(settings, args.data, args.val, run, settings.original)
     report({"bench": "learning_curve", **result})
 
 

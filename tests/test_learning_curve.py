@@ -57,3 +57,14 @@ def test_the_curve_on_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_data_without_val_is_refused() -> None:
     result = _run("--data", "somewhere")
     assert result.returncode == 2 and "--data and --val go together" in result.stderr
+
+
+def test_original_needs_its_recipe_and_a_checkout(tmp_path: Path) -> None:
+    """``--original`` compares the original HiFi-Codec 16k_320d trainer (its run is measured
+    with the checkout, docs/benchmarks.md); other presets, no GAN or no checkout: one line."""
+    result = _run("--preset", "tiny_encodec_16k", "--original", str(tmp_path))
+    assert result.returncode == 2 and "give a hificodec 16 kHz, hop 320 preset" in result.stderr
+    result = _run("--preset", "hificodec_16k_320d", "--no-gan", "--original", str(tmp_path))
+    assert result.returncode == 2 and "no --no-gan" in result.stderr
+    result = _run("--preset", "hificodec_16k_320d", "--original", str(tmp_path))
+    assert result.returncode != 0 and "no academicodec/models/hificodec/models.py" in result.stderr

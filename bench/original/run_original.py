@@ -2,6 +2,7 @@
 
     python bench/original/run_original.py CHECKOUT init JOB OUT   # initial weights
     python bench/original/run_original.py CHECKOUT train JOB OUT  # train on JOB's batches
+    python bench/original/run_original.py CHECKOUT budget JOB OUT # for JOB's seconds
 
 Started by ``bench/train_vs_original.py`` in a process of its own whose ``sys.path`` puts
 CHECKOUT first: the original's package is named ``academicodec`` like ours and imports
@@ -94,10 +95,15 @@ def score(parts: dict[str, torch.nn.Module], items: list[torch.Tensor]) -> dict[
     return {"decoded": decoded, "codes": codes}
 
 
-def train(job: dict[str, Any], out: Path, original: dict[str, Any]) -> None:
+def stepper(job: dict[str, Any], original: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The six modules and one training step of train.py (``step(y)`` -> seconds it took),
+    on ``job["device"]`` (default CPU)."""
     h = AttrDict(job["config"])
+    device = torch.device(job.get("device", "cpu"))
     models, mel = original["models"], original["mel"]
     parts = build(original, h, job["seed"])
+    for part in parts.values():
+        part.to(device).train()
     encoder, generator, quantizer = parts["encoder"], parts["generator"], parts["quantizer"]
     mpd, msd, mstftd = parts["mpd"], parts["msd"], parts["mstftd"]
     optim_g = torch.optim.Adam(
@@ -108,15 +114,18 @@ def train(job: dict[str, Any], out: Path, original: dict[str, Any]) -> None:
         itertools.chain(msd.parameters(), mpd.parameters(), mstftd.parameters()),
         h.learning_rate, betas=[h.adam_b1, h.adam_b2],
     )  # fmt: skip
-    for part in parts.values():
-        part.train()
 
     def mels(wav: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
         return mel(wav, n_fft, h.num_mels, h.sampling_rate, hop, win, h.fmin, h.fmax_for_loss)
 
-    scored, seconds = {0: score(parts, job["val"])}, []
-    for step, y in enumerate(job["batches"], start=1):
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def step(y: torch.Tensor) -> float:
+        y = y.to(device)
         y_mel = mels(y, h.n_fft, h.hop_size, h.win_size)  # the original's loader computes it
+        sync()
         started = time.perf_counter()
         y = y.unsqueeze(1)
         q, loss_q, _ = quantizer(encoder(y))
@@ -162,13 +171,50 @@ def train(job: dict[str, Any], out: Path, original: dict[str, Any]) -> None:
         )
         loss_gen_all.backward()
         optim_g.step()
-        seconds.append(time.perf_counter() - started)
-        if step in job["score_at"]:
-            scored[step] = score(parts, job["val"])
+        sync()
+        return time.perf_counter() - started
+
+    return parts, step
+
+
+def _scored(parts: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """``score`` of JOB's held-out items on the modules' device, brought back to the CPU."""
+    device = next(parts["generator"].parameters()).device
+    result = score(parts, [v.to(device) for v in job["val"]])
+    return {key: [t.cpu() for t in values] for key, values in result.items()}
+
+
+def train(job: dict[str, Any], out: Path, original: dict[str, Any]) -> None:
+    """JOB's batches in order; scores at JOB's ``score_at`` steps."""
+    parts, step = stepper(job, original)
+    scored, seconds = {0: _scored(parts, job)}, []
+    for number, y in enumerate(job["batches"], start=1):
+        seconds.append(step(y))
+        if number in job["score_at"]:
+            scored[number] = _scored(parts, job)
             print(
-                f"original: step {step} {sum(seconds) / len(seconds):.2f} s/step", file=sys.stderr
+                f"original: step {number} {sum(seconds) / len(seconds):.2f} s/step",
+                file=sys.stderr,
             )
     torch.save({"scored": scored, "seconds": seconds}, out)
+
+
+def budget(job: dict[str, Any], out: Path, original: dict[str, Any]) -> None:
+    """JOB's batches, again from the first when they run out, for ``budget`` seconds of
+    step time; scores every ``every`` seconds of it (``learning_curve.py --original``)."""
+    parts, step = stepper(job, original)
+    points = [{"seconds": 0.0, "step": 0, **_scored(parts, job)}]
+    trained, next_score, steps = 0.0, job["every"], 0
+    for y in itertools.cycle(job["batches"]):
+        trained += step(y)
+        steps += 1
+        if trained >= next_score or trained >= job["budget"]:
+            points.append({"seconds": trained, "step": steps, **_scored(parts, job)})
+            print(f"original: {trained:.1f} s, step {steps}", file=sys.stderr)
+            next_score += job["every"]
+        if trained >= job["budget"]:
+            break
+    torch.save({"points": points, "seconds": trained, "steps": steps}, out)
 
 
 def main() -> None:
@@ -176,7 +222,8 @@ def main() -> None:
     torch.set_num_threads(int(sys.argv[5]) if len(sys.argv) > 5 else torch.get_num_threads())
     original = load_original(checkout)
     job = torch.load(job_path, weights_only=True)
-    (save_initial if mode == "init" else train)(job, out, original)
+    modes = {"init": save_initial, "train": train, "budget": budget}
+    modes[mode](job, out, original)
 
 
 if __name__ == "__main__":
