@@ -1,6 +1,7 @@
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,14 +26,20 @@ def _single_process_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def _sigint_handler_restored() -> Iterator[None]:
     """Whatever a test (or the code it runs) does with SIGINT, it leaves the handler it
     found: a leaked handler swallows the Ctrl-C of whatever runs next in the process."""
-    before = signal.getsignal(signal.SIGINT)
+    before, ignored = signal.getsignal(signal.SIGINT), _sigint_ignored()
     yield
-    after = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, before)
+    after, ignored_after = signal.getsignal(signal.SIGINT), _sigint_ignored()
+    signal.signal(signal.SIGINT, before)  # also undoes an "ignore" set below Python
     assert after is before, f"the SIGINT handler was left as {after!r} (was {before!r})"
+    assert ignored_after == ignored, "SIGINT was left ignored (set below Python's signal module)"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: the two workers start them at once instead of one worker
-    finishing a 2-minute test alone at the end (the suite's wall time is its budget)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+def _sigint_ignored() -> bool:
+    """Whether the kernel ignores SIGINT for this process (Linux: SigIgn in /proc): a C
+    library can set that without Python's ``signal.getsignal`` knowing."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return False
+    mask = next((line.split()[1] for line in status.splitlines() if line.startswith("SigIgn")), "0")
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))
