@@ -88,14 +88,13 @@ def test_ctrl_c_inside_a_cffi_callback_is_not_lost(monkeypatch) -> None:
             pass  # "Exception ignored from cffi callback"
 
     monkeypatch.setattr(audio_module.sf, "write", write_as_cffi_would)
-    # The process's own Ctrl-C handler, installed afresh: in two full-suite runs this test
-    # saw no KeyboardInterrupt at all while Python's recorded handler was the default one
-    # (the conftest guard saw no test change it) - consistent with SIGINT set to "ignore"
-    # below Python by something an earlier test loaded in that worker.
+    # Python's own Ctrl-C handler, installed for the test: a pytest-xdist worker can start
+    # with SIGINT ignored (SIG_IGN), and a Ctrl-C re-sent to an ignoring process is, rightly,
+    # ignored (two full-suite runs failed here with "DID NOT RAISE" for that reason).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             audio_module.encode_audio(np.zeros(1600, dtype=np.float32), 16000)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
