@@ -27,7 +27,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,15 +41,9 @@ LOCK_PREFIX = ".writer-rank"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass
-class _Held:
-    fd: int
-    path: Path
-    count: int  # claims of this process not yet released (re-entrant)
-
-
-# Locks this process holds, by lock file, and every claim in the order it was made.
-_HELD: dict[Path, _Held] = {}
+# The fd of each lock this process holds, by lock file, and every claim not yet released
+# in the order it was made (a lock is held while a claim of it is in ``_ORDER``).
+_HELD: dict[Path, int] = {}
 _ORDER: list[Path] = []
 
 
@@ -64,9 +57,7 @@ def hold(out: Path, stage: str, rank: int) -> None:
     if fcntl is None:
         return
     path = (out / lock_name(rank)).resolve()
-    held = _HELD.get(path)
-    if held is not None:
-        held.count += 1
+    if path in _HELD:  # re-entrant: this process holds it already
         _ORDER.append(path)
         return
     fd = _acquire(path, out, stage)
@@ -77,7 +68,7 @@ def hold(out: Path, stage: str, rank: int) -> None:
     }  # fmt: skip
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(record).encode(), 0)
-    _HELD[path] = _Held(fd, path, 1)
+    _HELD[path] = fd
     _ORDER.append(path)
 
 
@@ -130,13 +121,11 @@ def release_since(mark: int) -> None:
     claim goes is unlocked and its file removed."""
     while len(_ORDER) > mark:
         path = _ORDER.pop()
-        held = _HELD[path]
-        held.count -= 1
-        if held.count == 0:
-            del _HELD[path]
+        if path not in _ORDER:  # its last claim
+            fd = _HELD.pop(path)
             with contextlib.suppress(OSError):  # unlinked while locked: see _acquire
                 path.unlink(missing_ok=True)
-            os.close(held.fd)
+            os.close(fd)
 
 
 def stage_scope(function: F) -> F:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import tempfile
 import time
@@ -51,7 +50,6 @@ from common import report
 
 from academicodec.evaluation.metrics import MetricError, mel_distance, pesq, stoi
 from academicodec.models import load_codec_config
-from academicodec.models.original import import_academicodec
 from academicodec.models.quantizers import codebook_stats
 from academicodec.pipelines.readers import ExactOnceSamples
 from academicodec.training import RunOptions, Trainer
@@ -157,8 +155,12 @@ def train_for(
     trainer = Trainer(config, options, device)
     items = held_out(val, settings.val_items)
     batches: list[torch.Tensor] | None = None
+    job: dict[str, Any] = {}
     if original is not None:  # the original's initial weights, whole-hop held-out items
-        start_from_original(trainer, original, settings, out.parent)
+        from train_vs_original import start_from_original
+
+        job = original_job(settings, trainer)
+        start_from_original(trainer, original, job, out.parent)
         hop = trainer.model.hop_length
         items, batches = [a[: len(a) // hop * hop] for a in items], []
     curve = [{"seconds": 0.0, "step": 0, **score(trainer, items)}]
@@ -187,13 +189,12 @@ def train_for(
         "curve": curve, "goals": goals(curve),
     }  # fmt: skip
     if original is not None and batches is not None:
-        result.update(
-            versus_original(result, original, settings, batches, items, trainer, out.parent)
-        )
+        job = {**job, "batches": batches, "val": [torch.from_numpy(a) for a in items]}
+        result.update(versus_original(result, original, job, settings, trainer, out.parent))
     return result
 
 
-def _original_job(settings: CurveSettings, trainer: Trainer) -> dict[str, Any]:
+def original_job(settings: CurveSettings, trainer: Trainer) -> dict[str, Any]:
     """The original recipe's config with our run's width, batch, segment and seed."""
     from train_vs_original import original_config
 
@@ -206,36 +207,19 @@ def _original_job(settings: CurveSettings, trainer: Trainer) -> dict[str, Any]:
     return {"config": original_config(settings.original, shape), "seed": settings.seed}
 
 
-def start_from_original(
-    trainer: Trainer, checkout: Path, settings: CurveSettings, tmp: Path
-) -> None:
-    """Our model starts from the original's initial generator, encoder and quantizer (built
-    in its own process, imported by our strict AcademiCodec importer)."""
-    from train_vs_original import run_original
-
-    job = _original_job(settings, trainer)
-    torch.save(run_original(checkout, "init", job, tmp), tmp / "g_00000000")
-    (tmp / "config.json").write_text(json.dumps(job["config"]), encoding="utf-8")
-    imported = import_academicodec(tmp / "g_00000000", config_json=tmp / "config.json")
-    trainer.model.load_state_dict(imported.state_dict())  # strict: the same architecture
-
-
 def versus_original(
-    ours: dict[str, Any], checkout: Path, settings: CurveSettings, batches: list[torch.Tensor],
-    items: list[np.ndarray], trainer: Trainer, tmp: Path,
+    ours: dict[str, Any], checkout: Path, job: dict[str, Any], settings: CurveSettings,
+    trainer: Trainer, tmp: Path,
 ) -> dict[str, Any]:  # fmt: skip
-    """The original trained for the same seconds on the same batches (again from the first
-    if it is faster than ours), scored on the same items by the same code; the ratios."""
+    """The original trained for the same seconds on ``job``'s batches (again from the first
+    if it is faster than ours), scored on its held-out items by the same code; the ratios."""
     from train_vs_original import run_original
 
-    job = {
-        **_original_job(settings, trainer), "device": trainer.device.type,
-        "batches": batches, "val": [torch.from_numpy(a) for a in items],
-        "budget": 60.0 * settings.minutes, "every": settings.every,
-    }  # fmt: skip
+    job = {**job, "device": trainer.device.type, "budget": 60.0 * settings.minutes,
+           "every": settings.every}  # fmt: skip
     done = run_original(checkout, "budget", job, tmp)
     rate, size = trainer.config.sample_rate, trainer.model.codebook_size
-    curve = []
+    items, curve = [v.numpy() for v in job["val"]], []
     for point in done["points"]:
         decoded = [d.numpy() for d in point["decoded"]]
         scored = quality(items, decoded, point["codes"], rate, size)

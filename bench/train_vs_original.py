@@ -92,6 +92,16 @@ def run_original(checkout: Path, mode: str, job: dict[str, Any], tmp: Path) -> A
     return torch.load(out, weights_only=True)
 
 
+def start_from_original(trainer: Trainer, checkout: Path, job: dict[str, Any], tmp: Path) -> None:
+    """Our model starts from the original's initial generator, encoder and quantizer (built
+    from ``job``'s config and seed in the original's own process, imported by our strict
+    AcademiCodec importer, which refuses any architecture mismatch)."""
+    torch.save(run_original(checkout, "init", job, tmp), tmp / "g_00000000")
+    (tmp / "config.json").write_text(json.dumps(job["config"]), encoding="utf-8")
+    imported = import_academicodec(tmp / "g_00000000", config_json=tmp / "config.json")
+    trainer.model.load_state_dict(imported.state_dict())  # strict: the same architecture
+
+
 def train_ours(
     trainer: Trainer, items: list[np.ndarray], steps: int, score_at: set[int]
 ) -> tuple[dict[int, dict[str, Any]], list[float], torch.Tensor]:
@@ -121,7 +131,6 @@ def compare(args: argparse.Namespace, checkout: Path, tmp: Path) -> dict[str, An
     if data is None:
         data, val = make_corpora(tmp / "corpus", args.seed, clips=args.clips)
     h = original_config(checkout, args)
-    (tmp / "config.json").write_text(json.dumps(h), encoding="utf-8")
     config = load_codec_config(
         PRESET,
         {
@@ -130,13 +139,10 @@ def compare(args: argparse.Namespace, checkout: Path, tmp: Path) -> dict[str, An
             "train.segment_length": h["segment_size"],
         },
     )
-    initial = run_original(checkout, "init", {"config": h, "seed": args.seed}, tmp)
-    torch.save(initial, tmp / "g_00000000")
     options = RunOptions(out=tmp / "ours", data=data, val=val, device="cpu", workers=0,
                          seed=args.seed)  # fmt: skip
     trainer = Trainer(config, options, torch.device("cpu"))
-    imported = import_academicodec(tmp / "g_00000000", config_json=tmp / "config.json")
-    trainer.model.load_state_dict(imported.state_dict())  # strict: the same architecture
+    start_from_original(trainer, checkout, {"config": h, "seed": args.seed}, tmp)
     hop = trainer.model.hop_length
     items = [a[: len(a) // hop * hop] for a in held_out(val, args.val_items)]
     score_at = set(range(args.every, args.steps + 1, args.every)) | {args.steps}

@@ -288,7 +288,8 @@ class _Window:
 MIN_CHUNK_SECONDS = 1.0
 # A streaming model's long item runs in steps of at most this much audio on CPU: its codes
 # do not depend on the step, and a 20 s step of Meta's EnCodec 24 kHz held ~700 MB of
-# activations (a 10-minute file grew the process by ~950 MB; 5 s steps: ~350 MB, no slower).
+# activations (a 10-minute file grew the process by ~950 MB; in 2 s steps 233-272 MB, and
+# no slower).
 STREAM_STEP_SECONDS = 2.0
 
 # One-call windows hold this much audio (their codes wait in memory until written).

@@ -23,7 +23,7 @@ from academicodec.manifests import prepare
 from academicodec.manifests.synthetic import make_folder
 from academicodec.pipelines import ShardSettings, write_shards
 from academicodec.training import checkpoint
-from tests.helpers import run_cli
+from tests.helpers import REPO, run_cli
 from tests.integration.test_misuse import refused, run
 
 # world["shards"] holds 5 clips: batches of 2 (the preset's 8 would give no full batch)
@@ -272,7 +272,7 @@ def test_a_live_writer_blocks_its_rank_and_a_dead_ones_lock_is_taken_over(  # 14
 
 # --- framing of imported codecs --------------------------------------------------------------
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "pretrained"
+FIXTURES = REPO / "tests" / "fixtures" / "pretrained"
 
 
 @pytest.mark.parametrize(
