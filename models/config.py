@@ -62,8 +62,9 @@ class EncodecArch:
     bandwidths: tuple[float, ...] = (1.5, 3.0, 6.0, 12.0)
     ema_decay: float = 0.99
     commitment_weight: float = 1.0
-    # "none" (encodec's 24 kHz encoder: weight norm only) or "time_group_norm" (a length-aware
-    # GroupNorm after every encoder block, models/seanet.py).
+    # "none" (encodec's 24 kHz encoder: weight norm only), "time_group_norm" (a length-aware
+    # GroupNorm of one group after every encoder block) or "instance_norm" (the same with a
+    # group per channel: level-invariant, models/seanet.py).
     encoder_norm: str = "none"
 
 
@@ -294,7 +295,11 @@ class CodecConfig:
             raise ValueError(f"codebook_size must be at least 2, not {self.codebook_size}")
         if self.encodec is not None:
             _one_of("encodec.pad_mode", self.encodec.pad_mode, ("zeros", "reflect"))
-            _one_of("encodec.encoder_norm", self.encodec.encoder_norm, ("none", "time_group_norm"))
+            _one_of(
+                "encodec.encoder_norm",
+                self.encodec.encoder_norm,
+                ("none", "time_group_norm", "instance_norm"),
+            )
             if not 0.0 < self.encodec.ema_decay < 1.0:
                 raise ValueError(
                     f"encodec.ema_decay must be in (0, 1), not {self.encodec.ema_decay}"
