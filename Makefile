@@ -20,7 +20,7 @@ demo: install
 	$(VENV)/bin/academicodec demo $(DEMO_OUT)
 
 test: install
-	$(PY) -m pytest -n 2 --durations=15 tests
+	$(PY) -m pytest -n 2 --dist worksteal --durations=15 tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

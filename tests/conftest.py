@@ -15,6 +15,20 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first: the codebook-health runs (minutes each), then the other ``slow``
+    ones. With ``--dist worksteal`` (Makefile) each worker starts on half the list and the
+    one that runs dry takes the other's queued short tests, so neither ends alone on a
+    minutes-long test while the other core idles."""
+
+    def order(item: pytest.Item) -> int:
+        if "test_codebook_health" in item.nodeid:
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=order)
+
+
 @pytest.fixture(autouse=True)
 def _single_process_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start as one process unless they set RANK/WORLD_SIZE themselves."""
