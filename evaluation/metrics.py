@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from academicodec.audio import resample
-from academicodec.models.losses import si_sdr as si_sdr_torch
+from academicodec.models.measures import si_sdr as si_sdr_torch
 from academicodec.models.mel import MelSpectrogram
 
 

@@ -160,7 +160,7 @@ class Xcodec2Arch:
 
 @dataclass(frozen=True)
 class CodebookConfig:
-    """How training keeps every codebook in use (``models/upkeep.py``), for both quantizer
+    """How training keeps every codebook in use (``training/upkeep.py``), for both quantizer
     kinds. Inference never reads these: released checkpoints import unchanged."""
 
     # "kmeans": fit each codebook to the first batch's latents (stage by stage);

@@ -7,7 +7,7 @@ logs. Only valid frames feed losses, statistics and codebook updates.
 
 ``forward`` is pure: it runs no collective and changes no codebook. What a training step
 does to the codebooks (data-driven initialisation, EMA steps, dead-code restarts, all
-synchronised over ranks) lives in ``models/upkeep.py`` and is called by the trainer with
+synchronised over ranks) lives in ``training/upkeep.py`` and is called by the trainer with
 the per-codebook inputs and assignments that ``forward`` reports in training mode.
 """
 

@@ -30,16 +30,7 @@ from academicodec.config import to_dict
 from academicodec.errors import Interrupted, UserError
 from academicodec.models import build_codec
 from academicodec.models.config import CodecConfig
-from academicodec.models.discriminators import Discriminators
 from academicodec.models.layers import length_mask
-from academicodec.models.losses import (
-    LossBalancer,
-    MultiResolutionMelLoss,
-    discriminator_loss,
-    feature_matching_loss,
-    generator_adversarial_loss,
-)
-from academicodec.models.upkeep import CodebookUpkeep
 from academicodec.pipelines import ShardIndex
 from academicodec.pipelines.crops import RandomCrop, collate_crops
 from academicodec.pipelines.readers import TrainingStream
@@ -49,9 +40,18 @@ from academicodec.training.checkpoint import (
     restore_rng,
     save_state,
 )
+from academicodec.training.discriminators import Discriminators
 from academicodec.training.logs import RunLogger
+from academicodec.training.losses import (
+    LossBalancer,
+    MultiResolutionMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
 from academicodec.training.precision import resolve_precision, training_autocast
 from academicodec.training.provenance import data_provenance
+from academicodec.training.upkeep import CodebookUpkeep
 from academicodec.training.validation import validate
 
 if TYPE_CHECKING:

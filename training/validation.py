@@ -9,9 +9,10 @@ import torch
 
 from academicodec.models import CodecModel
 from academicodec.models.config import CodecConfig
-from academicodec.models.losses import MultiResolutionMelLoss, si_sdr
+from academicodec.models.measures import si_sdr
 from academicodec.models.quantizers import codebook_stats
 from academicodec.pipelines.readers import ExactOnceSamples
+from academicodec.training.losses import MultiResolutionMelLoss
 
 if TYPE_CHECKING:
     from academicodec.training.loop import RunOptions

@@ -6,8 +6,8 @@ import torch
 from academicodec.config import preset_names
 from academicodec.errors import UserError
 from academicodec.models import build_codec, load_codec_config
-from academicodec.models.discriminators import Discriminators
-from academicodec.models.losses import (
+from academicodec.training.discriminators import Discriminators
+from academicodec.training.losses import (
     MultiResolutionMelLoss,
     discriminator_loss,
     feature_matching_loss,

@@ -12,7 +12,7 @@ from academicodec.models.quantizers import (
     codebook_stats,
     kmeans,
 )
-from academicodec.models.upkeep import MIN_FOLLOW_FRAMES, CodebookUpkeep
+from academicodec.training.upkeep import MIN_FOLLOW_FRAMES, CodebookUpkeep
 
 
 @pytest.mark.parametrize("name", ["tiny_hificodec_16k", "tiny_encodec_16k"])

@@ -22,7 +22,7 @@ OVERRIDES = {"train.batch_size": 4, "train.segment_length": 4800}
 # codebook upkeep.
 RUNNER = """
 import os, signal, sys
-from academicodec.models.upkeep import CodebookUpkeep
+from academicodec.training.upkeep import CodebookUpkeep
 from academicodec.training.trainer import Trainer
 
 point, at = os.environ.get("KILL_POINT"), int(os.environ.get("KILL_STEP", "0"))

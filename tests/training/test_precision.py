@@ -102,7 +102,7 @@ def test_compiled_generator_and_discriminators_train(shards: Path) -> None:
 
 
 def test_channels_last_discriminators_compute_the_same() -> None:
-    from academicodec.models.discriminators import Discriminators
+    from academicodec.training.discriminators import Discriminators
 
     config = load_codec_config("tiny_encodec_16k").train.discriminator
     torch.manual_seed(0)

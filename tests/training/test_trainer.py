@@ -12,10 +12,10 @@ import torch.multiprocessing as mp
 
 from academicodec.errors import UserError
 from academicodec.models import load_codec, load_codec_config
-from academicodec.models.losses import MultiResolutionMelLoss
 from academicodec.pipelines import ShardSettings, write_shards
 from academicodec.training import RunOptions, export_run, train
 from academicodec.training.checkpoint import load_state_file
+from academicodec.training.losses import MultiResolutionMelLoss
 from tests.helpers import first_difference, run_cli
 
 TINY = {"train.batch_size": 4, "train.segment_length": 4800}
@@ -132,7 +132,7 @@ _REAL_MEL_FORWARD = MultiResolutionMelLoss.forward
 
 def _nan_mel_at(monkeypatch, calls: set[int] | None = None, after: int | None = None) -> None:
     """The mel loss turns NaN at the given calls (one call per training step here)."""
-    from academicodec.models import losses
+    from academicodec.training import losses
 
     real = _REAL_MEL_FORWARD
     count = [0]
@@ -507,8 +507,8 @@ def test_codebooks_follow_the_encoder_only_when_asked(
 ) -> None:
     """codebooks.follow_encoder: the trainer hands the upkeep the longest item's latent
     from before and after each applied generator update (same frames), nothing when off."""
-    from academicodec.models.upkeep import CodebookUpkeep
     from academicodec.training import Trainer
+    from academicodec.training.upkeep import CodebookUpkeep
 
     calls: list[tuple[torch.Tensor, torch.Tensor]] = []
     real = CodebookUpkeep.follow

@@ -129,16 +129,3 @@ class LossBalancer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.norms = {k: v.clone() for k, v in state["norms"].items()}
         self.fix = dict(state["fix"])
-
-
-def si_sdr(estimate: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
-    """Scale-invariant SDR in dB per item ([B, T] or [B, 1, T]), higher is better."""
-    estimate = estimate.reshape(estimate.shape[0], -1).double()
-    target = target.reshape(target.shape[0], -1).double()
-    estimate = estimate - estimate.mean(dim=1, keepdim=True)
-    target = target - target.mean(dim=1, keepdim=True)
-    scale = (estimate * target).sum(1, keepdim=True) / (target.pow(2).sum(1, keepdim=True) + eps)
-    projection = scale * target
-    noise = estimate - projection
-    ratio = projection.pow(2).sum(1) / (noise.pow(2).sum(1) + eps)
-    return (10 * torch.log10(ratio + eps)).float()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from academicodec.models.losses import (
+from academicodec.training.losses import (
     LossBalancer,
     discriminator_loss,
     feature_matching_loss,

@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from academicodec.models import build_codec
-from academicodec.models.upkeep import CodebookUpkeep
+from academicodec.training.upkeep import CodebookUpkeep
 
 
 def _rank(rank: int, world: int, port: int, preset: str, out: str) -> None:
