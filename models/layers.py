@@ -97,7 +97,7 @@ class MaskedGroupNorm(nn.GroupNorm):
             if x.shape[-1] * x.shape[1] > self.num_groups:
                 return super().forward(x)
             # One value a group (a one-frame item under a per-channel norm): torch's group_norm
-            # refuses it; normalised, one value is 0, so the output is the shift.
+            # refuses it for a batch of one; normalised, one value is 0: the output is the shift.
             mask = torch.ones_like(x[:, :1])
         batch, channels, steps = x.shape
         grouped = x.reshape(batch, self.num_groups, -1, steps)
