@@ -51,7 +51,7 @@ from common import report
 from learning_curve import held_out, quality, score, scores, timed_steps
 
 from academicodec.models import load_codec_config
-from academicodec.models.original import import_academicodec
+from academicodec.models.families.academicodec.convert import import_academicodec
 from academicodec.training import RunOptions, Trainer
 
 RUNNER = Path(__file__).resolve().parent / "original" / "run_original.py"

@@ -1,4 +1,5 @@
-"""Codec networks, quantizers, discriminators and losses behind ``build_codec`` (DESIGN §4).
+"""The codec runtime behind ``build_codec`` (DESIGN §4): our families' networks and
+quantizers, and each released family in its own folder (``families/``).
 
 The rest of the code calls ``build_codec(preset)`` and uses the ``CodecModel`` interface;
 nothing outside this package touches a concrete class.

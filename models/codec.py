@@ -22,16 +22,13 @@ from torch import Tensor, nn
 from academicodec.config import dotted_keys
 from academicodec.errors import UserError
 from academicodec.models.config import CodecConfig, load_codec_config
-from academicodec.models.dac import DacDecoder, DacEncoder, FactorisedResidualVQ
+from academicodec.models.families import codec_class
 from academicodec.models.hifigan import HiFiEncoder, HiFiGenerator
 from academicodec.models.layers import inference_parameter_count, length_mask
-from academicodec.models.mimi import MimiDecoder, MimiEncoder, SplitResidualVQ
 from academicodec.models.precision import exact_float32
 from academicodec.models.quantizers import GroupResidualVQ, ResidualVQ
 from academicodec.models.scheduling import GroupRunner, assemble, micro_batches, run_groups
 from academicodec.models.seanet import SEANetDecoder, SEANetEncoder
-from academicodec.models.snac import MultiRateVQ, SnacDecoder, SnacEncoder
-from academicodec.models.xcodec2 import FSQ, Xcodec2Decoder, Xcodec2Encoder
 
 
 @dataclass
@@ -54,9 +51,7 @@ class CodecModel(nn.Module, ABC):
     """Encoder -> quantizer -> decoder, with the framing and masking every family shares."""
 
     encoder: nn.Module
-    quantizer: (
-        GroupResidualVQ | ResidualVQ | FactorisedResidualVQ | SplitResidualVQ | MultiRateVQ | FSQ
-    )
+    quantizer: nn.Module  # GroupResidualVQ, ResidualVQ or a released family's quantizer
     decoder: nn.Module
 
     def __init__(self, config: CodecConfig) -> None:
@@ -366,116 +361,11 @@ class EncodecCodec(CodecModel):
         return self.config.codebooks_for_bandwidth(draw)
 
 
-class DacCodec(CodecModel):
-    """Descript Audio Codec: Snake convnets with a factorised, L2-normalised residual VQ."""
-
-    default_framing = "DAC's preprocess (zeros to a whole hop, ceil(T / hop) frames)"
-
-    def __init__(self, config: CodecConfig) -> None:
-        super().__init__(config)
-        arch = config.dac
-        assert arch is not None
-        self.encoder = DacEncoder(config)
-        self.quantizer = FactorisedResidualVQ(
-            config.latent_dim,
-            config.codebook_size,
-            arch.n_codebooks,
-            arch.codebook_dim,
-            arch.codebook_loss_weight,
-            arch.commitment_loss_weight,
-        )
-        self.decoder = DacDecoder(config)
-
-
-class MimiCodec(CodecModel):
-    """Kyutai's Mimi (``models/mimi.py``): any first 1..n_q codebooks (8 is Moshi's)."""
-
-    default_framing = "moshi's framing (zeros to a whole 1920-sample frame, ceil(T / hop))"
-    compat_framing = (
-        "transformers' framing: each strided convolution pads its own ragged end (a ragged "
-        "clip's last frame can differ)"
-    )
-
-    def __init__(self, config: CodecConfig) -> None:
-        super().__init__(config)
-        self.encoder = MimiEncoder(config)
-        self.quantizer = SplitResidualVQ(config)
-        self.decoder = MimiDecoder(config)
-
-    streams = True  # causal: ``MimiEncoder.streaming``, as moshi's streaming encoder
-
-
-class SnacCodec(CodecModel):
-    """SNAC (``models/snac.py``): a frame holds every level's codes for its span."""
-
-    default_framing = "SNAC's preprocess (zeros to a whole frame of every level)"
-
-    def __init__(self, config: CodecConfig) -> None:
-        super().__init__(config)
-        self.encoder = SnacEncoder(config)
-        self.quantizer = MultiRateVQ(config)
-        self.decoder = SnacDecoder(config)
-
-    @property
-    def latent_steps(self) -> int:
-        return self.config.snac.span  # type: ignore[union-attr]
-
-    def supported_n_q(self) -> list[int]:
-        """All levels: SNAC's decoder needs every one."""
-        return [self.num_codebooks]
-
-    def code_layout(self) -> dict[str, Any]:
-        """Rows of a frame, level by level (docs/tokenize.md, "Multi-rate codes")."""
-        arch = self.config.snac
-        assert arch is not None
-        encoder_rate = self.sample_rate / (self.hop_length // arch.span)
-        return {
-            "kind": "levels",
-            "levels": list(arch.levels),
-            "level_rates_hz": [round(encoder_rate / s, 4) for s in arch.vq_strides],
-            "rows": "level by level; within a level, in time order",
-        }
-
-
-class Xcodec2Codec(CodecModel):
-    """X-Codec2 (``models/xcodec2.py``): one FSQ codebook of 65,536 codes."""
-
-    default_framing = (
-        "the reference's framing (one zero appended, then zeros to a whole hop: "
-        "T // hop + 1 frames)"
-    )
-
-    def __init__(self, config: CodecConfig) -> None:
-        super().__init__(config)
-        self.encoder = Xcodec2Encoder(config)
-        self.quantizer = FSQ(config)
-        self.decoder = Xcodec2Decoder(config)
-
-    def num_frames(self, samples: int) -> int:
-        """The reference's framing (the codes Llasa was trained on): it appends one zero
-        sample before padding to a whole hop, so ``k * hop`` samples give ``k + 1`` frames."""
-        return samples // self.hop_length + 1
-
-    def _frame(self, wav: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """Each item padded with zeros to ``num_frames(length)`` whole hops (the base pads
-        the batch to its longest item's frames and zeroes past each length)."""
-        framed, frames = super()._frame(wav, lengths)
-        if self.config.compat:  # unpadded input: pad it here, each item runs alone
-            samples = self.num_frames(framed.shape[-1]) * self.hop_length
-            return torch.nn.functional.pad(framed, (0, samples - framed.shape[-1])), None
-        if lengths is None:
-            return framed, None
-        return framed, lengths.to(framed.device) // self.hop_length + 1
-
-
-FAMILY_CLASSES: dict[str, type[CodecModel]] = {
+# Our trained families; a released family's class is its folder's CODEC (models/families/).
+TRAINED_CLASSES: dict[str, type[CodecModel]] = {
     "hificodec": HiFiCodec,
     "encodec": EncodecCodec,
     "soundstream": EncodecCodec,
-    "dac": DacCodec,
-    "mimi": MimiCodec,
-    "snac": SnacCodec,
-    "xcodec2": Xcodec2Codec,
 }
 
 
@@ -491,4 +381,6 @@ def build_codec(preset: str | Path | CodecConfig, **overrides: Any) -> CodecMode
         config = preset
     else:
         config = load_codec_config(preset, dotted_keys(overrides))
-    return FAMILY_CLASSES[config.family](config)
+    if config.family in TRAINED_CLASSES:
+        return TRAINED_CLASSES[config.family](config)
+    return codec_class(config.family)(config)

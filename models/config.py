@@ -16,10 +16,17 @@ from typing import Any
 
 from academicodec.config import apply_overrides, from_dict, load_preset_data, resolve_preset_path
 from academicodec.errors import UserError
+from academicodec.models.families import NETWORKS
+from academicodec.models.families.dac.arch import DacArch
+from academicodec.models.families.mimi.arch import MimiArch
+from academicodec.models.families.snac.arch import SnacArch
+from academicodec.models.families.xcodec2.arch import Xcodec2Arch
 
-FAMILIES = ("encodec", "soundstream", "hificodec", "dac", "mimi", "snac", "xcodec2")
-# Families that only import released weights: building and inference, no training recipe.
-IMPORT_ONLY_FAMILIES = ("dac", "mimi", "snac", "xcodec2")
+# Ours (trained here), then the released families that only import weights (building and
+# inference, no training recipe: models/families/).
+TRAINED_FAMILIES = ("encodec", "soundstream", "hificodec")
+IMPORT_ONLY_FAMILIES = NETWORKS
+FAMILIES = TRAINED_FAMILIES + IMPORT_ONLY_FAMILIES
 DISCRIMINATORS = ("mpd", "msd", "msstft")
 
 
@@ -66,96 +73,6 @@ class EncodecArch:
     # GroupNorm of one group after every encoder block) or "instance_norm" (the same with a
     # group per channel: level-invariant, models/seanet.py).
     encoder_norm: str = "none"
-
-
-@dataclass(frozen=True)
-class DacArch:
-    """Descript Audio Codec (``models/dac.py``); ``ratios`` are its encoder rates."""
-
-    encoder_dim: int = 64
-    decoder_dim: int = 1536
-    decoder_rates: tuple[int, ...] = (8, 8, 4, 2)
-    n_codebooks: int = 9
-    codebook_dim: int = 8
-    codebook_loss_weight: float = 1.0
-    commitment_loss_weight: float = 0.25
-
-
-@dataclass(frozen=True)
-class MimiArch:
-    """Kyutai's Mimi (``models/mimi.py``): causal SEANet (``ratios`` in the decoder's order),
-    a causal transformer on each side, stride-``downsample_stride`` resampling, split RVQ."""
-
-    n_filters: int = 64
-    n_residual_layers: int = 1
-    kernel_size: int = 7
-    last_kernel_size: int = 3
-    residual_kernel_size: int = 3
-    dilation_base: int = 2
-    compress: int = 2
-    downsample_stride: int = 2
-    d_model: int = 512
-    num_heads: int = 8
-    num_layers: int = 8
-    dim_feedforward: int = 2048
-    context: int = 250  # attention span in encoder frames (10 s at 25 Hz)
-    layer_scale: bool = True
-    max_period: float = 10000.0
-    codebook_dim: int = 256
-    n_q: int = 32
-    n_q_semantic: int = 1
-
-
-@dataclass(frozen=True)
-class SnacArch:
-    """Multi-scale neural audio codec (``models/snac.py``); ``ratios`` are its encoder rates.
-    Codebook k runs every ``vq_strides[k]`` encoder frames; one of our frames is
-    ``lcm(vq_strides[0], attn_window_size)`` encoder frames and holds every level's codes
-    for that span (``levels``)."""
-
-    encoder_dim: int = 48
-    decoder_dim: int = 1024
-    decoder_rates: tuple[int, ...] = (8, 8, 4, 2)
-    attn_window_size: int = 0  # 0: no local attention (the 24 kHz speech model)
-    codebook_dim: int = 8
-    vq_strides: tuple[int, ...] = (4, 2, 1)
-    noise: bool = True
-    depthwise: bool = True
-
-    @property
-    def span(self) -> int:
-        """Encoder frames in one of our frames."""
-        return math.lcm(self.vq_strides[0], self.attn_window_size or 1)
-
-    @property
-    def levels(self) -> tuple[int, ...]:
-        """Codes each level puts in one of our frames (24 kHz: 1, 2, 4)."""
-        return tuple(self.span // stride for stride in self.vq_strides)
-
-
-@dataclass(frozen=True)
-class Xcodec2Arch:
-    """X-Codec2 (``models/xcodec2.py``); ``ratios`` are its acoustic encoder's rates and
-    ``latent_dim`` = ``semantic_dim + hidden_size`` (what FSQ quantizes)."""
-
-    encoder_dim: int = 48  # the acoustic encoder's first width
-    hidden_size: int = 1024  # acoustic latent and decoder width
-    num_layers: int = 12  # decoder transformer
-    num_heads: int = 16
-    head_dim: int = 64
-    intermediate_size: int = 4096
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-6
-    levels: tuple[int, ...] = (4, 4, 4, 4, 4, 4, 4, 4)  # FSQ: one codebook of their product
-    # w2v-BERT 2.0, the layers X-Codec2 keeps (16 of 24)
-    semantic_dim: int = 1024
-    semantic_layers: int = 16
-    semantic_heads: int = 16
-    semantic_intermediate: int = 4096
-    semantic_kernel: int = 31
-    semantic_left: int = 64  # relative-key distances are clamped to [-left, right]
-    semantic_right: int = 8
-    semantic_eps: float = 1e-5
 
 
 @dataclass(frozen=True)
@@ -321,70 +238,22 @@ class CodecConfig:
                     f"hificodec.n_code_groups ({arch.n_code_groups}) must divide latent_dim "
                     f"({self.latent_dim})"
                 )
-        elif self.family == "dac":
-            if self.dac is None:
-                raise ValueError("family dac needs a 'dac:' section")
-            if math.prod(self.dac.decoder_rates) != self.hop_length:
-                raise ValueError(
-                    f"dac.decoder_rates {list(self.dac.decoder_rates)} must multiply to the "
-                    f"hop of ratios {list(self.ratios)} ({self.hop_length})"
-                )
-            if self.dac.n_codebooks < 1 or self.dac.codebook_dim < 1:
-                raise ValueError("dac.n_codebooks and dac.codebook_dim must be >= 1")
-        elif self.family == "mimi":
-            if self.mimi is None:
-                raise ValueError("family mimi needs a 'mimi:' section")
-            if not 1 <= self.mimi.n_q_semantic < self.mimi.n_q:
-                raise ValueError("mimi: need 1 <= n_q_semantic < n_q")
-            if self.mimi.d_model % self.mimi.num_heads:
-                raise ValueError("mimi.num_heads must divide mimi.d_model")
-        elif self.family == "snac":
-            if self.snac is None:
-                raise ValueError("family snac needs a 'snac:' section")
-            strides = self.snac.vq_strides
-            if not strides or any(s < 1 or strides[0] % s for s in strides):
-                raise ValueError(f"snac.vq_strides must divide the first, got {list(strides)}")
-            if math.prod(self.snac.decoder_rates) != math.prod(self.ratios):
-                raise ValueError("snac.decoder_rates must multiply to the encoder rates' hop")
-        elif self.family == "xcodec2":
-            self._check_xcodec2()
+        elif self.family in IMPORT_ONLY_FAMILIES:
+            section = getattr(self, self.family)
+            if section is None:
+                raise ValueError(f"family {self.family} needs a '{self.family}:' section")
+            section.check(self)
         elif self.encodec is None:
             raise ValueError(f"family {self.family} needs an 'encodec:' section")
 
-    def _check_xcodec2(self) -> None:
-        arch = self.xcodec2
-        if arch is None:
-            raise ValueError("family xcodec2 needs an 'xcodec2:' section")
-        if self.latent_dim != arch.semantic_dim + arch.hidden_size:
-            raise ValueError(
-                f"latent_dim ({self.latent_dim}) must be xcodec2.semantic_dim + hidden_size "
-                f"({arch.semantic_dim + arch.hidden_size})"
-            )
-        if self.codebook_size != math.prod(arch.levels):
-            raise ValueError(
-                f"codebook_size ({self.codebook_size}) must be the product of xcodec2.levels "
-                f"({math.prod(arch.levels)})"
-            )
-        # The filterbank runs every 10 ms and two of its frames make one code frame.
-        if self.sample_rate % 100 or self.hop_length != 2 * (self.sample_rate // 100):
-            raise ValueError(
-                f"xcodec2: the hop ({self.hop_length}) must be 20 ms of {self.sample_rate} Hz "
-                "(two 10 ms filterbank frames)"
-            )
-        if arch.semantic_dim % arch.semantic_heads or arch.hidden_size % 32:
-            raise ValueError(
-                "xcodec2: semantic_heads must divide semantic_dim, and 32 GroupNorm groups "
-                "hidden_size"
-            )
-
     @property
     def hop_length(self) -> int:
-        """Samples per code frame (Mimi resamples after its encoder; a SNAC frame spans
-        several encoder frames)."""
-        if self.family == "mimi" and self.mimi is not None:
-            return math.prod(self.ratios) * self.mimi.downsample_stride
-        if self.family == "snac" and self.snac is not None:
-            return math.prod(self.ratios) * self.snac.span
+        """Samples per code frame: the product of the ratios, or what a released family's
+        section says (Mimi resamples after its encoder; a SNAC frame spans several encoder
+        frames)."""
+        section = getattr(self, self.family, None)
+        if self.family in IMPORT_ONLY_FAMILIES and section is not None:
+            return section.hop_length(self)
         return math.prod(self.ratios)
 
     @property
@@ -399,14 +268,8 @@ class CodecConfig:
     def num_codebooks(self) -> int:
         if self.hificodec is not None and self.family == "hificodec":
             return self.hificodec.n_code_groups * self.hificodec.residual_layers
-        if self.dac is not None and self.family == "dac":
-            return self.dac.n_codebooks
-        if self.mimi is not None and self.family == "mimi":
-            return self.mimi.n_q
-        if self.snac is not None and self.family == "snac":
-            return sum(self.snac.levels)
-        if self.family == "xcodec2":
-            return 1
+        if self.family in IMPORT_ONLY_FAMILIES:
+            return getattr(self, self.family).num_codebooks
         assert self.encodec is not None
         return self.codebooks_for_bandwidth(max(self.encodec.bandwidths))
 
@@ -462,9 +325,7 @@ REAL_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "hificodec.codebook_loss_weight": (0.0, math.inf, True, False),
     "hificodec.commitment_loss_weight": (0.0, math.inf, True, False),
     "encodec.commitment_weight": (0.0, math.inf, True, False),
-    "dac.codebook_loss_weight": (0.0, math.inf, True, False),
-    "dac.commitment_loss_weight": (0.0, math.inf, True, False),
-}
+}  # a released family's section adds its own (``real_ranges`` of its arch.py)
 
 
 def check_ranges(config: CodecConfig) -> None:
@@ -483,17 +344,20 @@ def check_ranges(config: CodecConfig) -> None:
         raise ValueError(f"train.mel_loss.fmax ({mel.fmax}) must be above fmin ({mel.fmin})")
 
 
-def _check_numbers(section: Any, prefix: str) -> None:
+def _check_numbers(
+    section: Any, prefix: str, ranges: dict[str, tuple[float, float, bool, bool]] = REAL_RANGES
+) -> None:
     for spec in fields(section):
         key, value = f"{prefix}{spec.name}", getattr(section, spec.name)
         if is_dataclass(value):
-            _check_numbers(value, f"{key}.")
+            own = getattr(value, "real_ranges", {})
+            _check_numbers(value, f"{key}.", ranges | {f"{key}.{k}": r for k, r in own.items()})
             continue
         numbers = list(_flatten_numbers(value))
         if not numbers:
             continue
         real = next(
-            (r for name, r in REAL_RANGES.items() if key == name or key.startswith(f"{name}.")),
+            (r for name, r in ranges.items() if key == name or key.startswith(f"{name}.")),
             None,
         )  # a section's name covers its keys (train.loss_weights.mel), not a longer name
         if real is not None:

@@ -127,7 +127,7 @@ def _load_export(folder: Path, overrides: dict[str, Any]) -> CodecModel:
     from safetensors.torch import load_file
 
     from academicodec.config import apply_overrides
-    from academicodec.models.original import load_strict
+    from academicodec.models.families.common import load_strict
 
     config_path, weights = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for needed in (config_path, weights):

@@ -82,3 +82,75 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+FAMILIES_DIR = REPO / "models" / "families"
+FAMILY_MODULE = "academicodec.models.families"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_each_released_family_lives_in_its_own_folder() -> None:
+    """One room per family (issue 35): every folder is registered and holds its parts; a
+    conversion reads only its own family and the shared helpers; a network may build on
+    another family's network (SNAC on DAC's blocks), never on a conversion."""
+    from academicodec.models.families import CONVERTERS, NETWORKS, codec_class, converters
+
+    folders = {p.name for p in FAMILIES_DIR.iterdir() if (p / "__init__.py").is_file()}
+    assert folders == set(CONVERTERS), "models/families/ and CONVERTERS disagree"
+    assert set(NETWORKS) <= folders
+    for family in NETWORKS:
+        for part in ("arch.py", "network.py"):
+            assert (FAMILIES_DIR / family / part).is_file(), f"{family} has no {part}"
+        assert codec_class(family).__module__ == f"{FAMILY_MODULE}.{family}.network"
+    assert [m.__name__ for m in converters()] == [
+        f"{FAMILY_MODULE}.{n}.convert" for n in CONVERTERS
+    ]
+    for family in folders:
+        for path in sorted((FAMILIES_DIR / family).glob("*.py")):
+            for module in _imported_modules(path):
+                if not module.startswith(FAMILY_MODULE + "."):
+                    continue
+                other = module.split(".")[3]
+                if other in (family, "common"):
+                    continue
+                assert path.name == "network.py" and module.endswith(".network"), (
+                    f"{path.relative_to(REPO)} imports {module}: a family reads only its own "
+                    "folder and common.py (a network may build on another's network)"
+                )
+
+
+def test_only_the_config_names_a_released_family() -> None:
+    """Adding a family touches no other family: outside models/families/, only the preset
+    dataclass (one section field per family) names a family's folder."""
+    for folder in sorted(SUBPACKAGES | {"academicodec"}):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if FAMILIES_DIR in path.parents or path == REPO / "models" / "config.py":
+                continue
+            named = {m for m in _imported_modules(path) if m.startswith(FAMILY_MODULE + ".")} - {
+                FAMILY_MODULE + ".common"
+            }
+            assert not named, f"{path.relative_to(REPO)} imports {sorted(named)}"
+
+
+def test_the_wheel_lists_every_package() -> None:
+    """setuptools builds the wheel from ``packages`` alone: a folder with an __init__.py
+    missing there works in the editable install and is absent from a built wheel."""
+    import tomllib
+
+    settings = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    listed, folders = settings["setuptools"]["packages"], settings["setuptools"]["package-dir"]
+    found = set()
+    for package, folder in folders.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            inner = init.parent.relative_to(REPO / folder).parts
+            found.add(".".join((package, *inner)))
+    assert sorted(found) == sorted(listed)

@@ -10,7 +10,7 @@ import torch
 
 from academicodec.errors import UserError
 from academicodec.models import load_codec
-from academicodec.models.original import import_academicodec, released_keys_map
+from academicodec.models.families.academicodec.convert import import_academicodec, released_keys_map
 from tests.helpers import REPO, run_cli
 
 FIXTURES = REPO / "tests" / "fixtures" / "academicodec_original"

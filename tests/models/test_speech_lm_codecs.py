@@ -24,9 +24,9 @@ import yaml
 
 from academicodec.errors import UserError
 from academicodec.models import load_codec
-from academicodec.models import mimi as mimi_module
+from academicodec.models.families.mimi import network as mimi_module
+from academicodec.models.families.snac.network import split_levels
 from academicodec.models.pretrained import import_codec
-from academicodec.models.snac import split_levels
 from tests.helpers import run_cli
 from tests.models.test_pretrained import (
     FIXTURES,
@@ -346,7 +346,7 @@ def test_xcodec2_anti_aliasing_in_tiles_and_batches_is_exact() -> None:
     """X-Codec2's anti-aliased SnakeBeta runs long inputs in tiles (a halo each side) and
     padded batches with each item's end recomputed alone: both bit-equal to the plain
     whole-signal computation of each item alone, including items shorter than a halo."""
-    from academicodec.models.xcodec2 import AntiAliased
+    from academicodec.models.families.xcodec2.network import AntiAliased
 
     torch.manual_seed(0)
     layer = AntiAliased(4)

@@ -12,7 +12,7 @@ import torch
 from lhotse import CutSet
 
 from academicodec.models import load_codec
-from academicodec.models.snac import split_levels
+from academicodec.models.families.snac.network import split_levels
 from academicodec.tokenizer.readers import CodesDataset, iter_parquet, iter_shar
 from tests.helpers import REPO, run_cli
 

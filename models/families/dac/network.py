@@ -2,7 +2,7 @@
 
 Module names follow the official ``dac`` package (``encoder.block.N.block.M``,
 ``decoder.model.N``, ``quantizer.quantizers.K.{in_proj,out_proj,codebook}``), so its
-``weights*.pth`` files map by renaming weight norm only (``models/pretrained.py`` maps the
+``weights*.pth`` files map by renaming weight norm only (``convert.py`` maps the
 Hugging Face names).
 
 Length-aware as every family here: every convolution pads with zeros, so a clip encoded
@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from academicodec.models.codec import CodecModel
 from academicodec.models.config import CodecConfig
 from academicodec.models.layers import apply_mask, length_mask, weight_norm
 from academicodec.models.quantizers import QuantizerResult, _masked_mean, _Recorder
@@ -273,3 +274,27 @@ class FactorisedResidualVQ(nn.Module):
             latent = part if latent is None else latent + part
         assert latent is not None
         return latent
+
+
+class DacCodec(CodecModel):
+    """Descript Audio Codec: Snake convnets with a factorised, L2-normalised residual VQ."""
+
+    default_framing = "DAC's preprocess (zeros to a whole hop, ceil(T / hop) frames)"
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        arch = config.dac
+        assert arch is not None
+        self.encoder = DacEncoder(config)
+        self.quantizer = FactorisedResidualVQ(
+            config.latent_dim,
+            config.codebook_size,
+            arch.n_codebooks,
+            arch.codebook_dim,
+            arch.codebook_loss_weight,
+            arch.commitment_loss_weight,
+        )
+        self.decoder = DacDecoder(config)
+
+
+CODEC = DacCodec

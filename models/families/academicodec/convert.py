@@ -11,8 +11,6 @@ every one of our tensors is filled, or the import fails naming the keys.
 from __future__ import annotations
 
 import json
-import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,12 @@ from torch import Tensor
 from academicodec.errors import UserError
 from academicodec.models.codec import CodecModel, build_codec
 from academicodec.models.config import CodecConfig, load_codec_config
+from academicodec.models.families.common import (
+    Converter,
+    load_original_state,
+    load_strict,
+    weight_norm_name,
+)
 
 HIFI_PARTS = {"generator": "decoder", "encoder": "encoder", "quantizer": "quantizer"}
 # config_*.json fields of the original -> our preset keys
@@ -42,33 +46,6 @@ HIFI_PRESETS = {
     (24000, (8, 5, 4, 2)): "academicodec_hificodec_24k_320d",
     (24000, (8, 5, 3, 2)): "academicodec_hificodec_24k_240d",
 }
-MAX_LISTED = 6
-
-
-def load_original_state(path: str | Path) -> dict[str, Any]:
-    """``torch.load`` without unpickling code; a one-line error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch's zip format, legacy pickle
-        raise UserError(f"{path} is not a PyTorch checkpoint (neither a zip nor a pickle file)")
-    try:
-        with warnings.catch_warnings():  # "pickle protocol N" chatter; errors come below
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        reason = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
-        reason = reason.split(" was not an allowed global")[0]  # drop torch's allow-list advice
-        raise UserError(
-            f"{path} holds pickled objects other than tensors and containers; refusing to load "
-            f"it (weights-only loading never runs code from a file): {reason}"
-        ) from exc
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} is not a readable PyTorch checkpoint: {first}") from exc
 
 
 def detect_family(state: dict[str, Any]) -> str:
@@ -93,6 +70,17 @@ def import_academicodec(
     state = load_original_state(checkpoint)
     if not isinstance(state, dict):
         raise UserError(f"{checkpoint} does not hold a state dict")
+    return _import_state(Path(checkpoint), state, family, config_json, preset, overrides)
+
+
+def _import_state(
+    checkpoint: Path,
+    state: dict[str, Any],
+    family: str | None,
+    config_json: str | Path | None,
+    preset: str | Path | None,
+    overrides: dict[str, Any] | None,
+) -> CodecModel:
     found = detect_family(state)
     if family is not None and family != found:
         raise UserError(f"--family {family}: {checkpoint} is a {found} checkpoint")
@@ -105,35 +93,6 @@ def import_academicodec(
     model = build_codec(config)
     load_strict(model, mapped, str(checkpoint))
     return model.eval()
-
-
-def load_strict(model: CodecModel, mapped: dict[str, Tensor], source: str) -> None:
-    """Every key used once, every tensor filled, every shape equal - or a one-line error."""
-    ours = model.state_dict()
-    missing = sorted(set(ours) - set(mapped))
-    unexpected = sorted(set(mapped) - set(ours))
-    shapes = sorted(
-        f"{k} {tuple(mapped[k].shape)} != {tuple(ours[k].shape)}"
-        for k in set(ours) & set(mapped)
-        if tuple(mapped[k].shape) != tuple(ours[k].shape)
-    )
-    problems = [
-        (label, items)
-        for label, items in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("wrong shapes", shapes),
-        )
-        if items
-    ]
-    if problems:
-        text = "; ".join(
-            f"{label} ({len(items)}): {', '.join(_original_name(i) for i in items[:MAX_LISTED])}"
-            + (", ..." if len(items) > MAX_LISTED else "")
-            for label, items in problems
-        )
-        raise UserError(f"{source} does not match the architecture: {text}")
-    model.load_state_dict(mapped, strict=True)
 
 
 def released_keys_map(family: str, keys: dict[str, Any], preset: str) -> list[str]:
@@ -150,23 +109,30 @@ def released_keys_map(family: str, keys: dict[str, Any], preset: str) -> list[st
     return []
 
 
+def _claims_file(state: dict[str, Any], safetensors: bool) -> bool:
+    keys = [str(k) for k in state]
+    return not safetensors and (
+        set(HIFI_PARTS) <= set(state) or any(k.startswith("module.") for k in keys)
+    )
+
+
+def _import_file(
+    path: Path, state: dict[str, Any], config_json: str | Path | None,
+    preset: str | Path | None, overrides: dict[str, Any],
+) -> CodecModel:  # fmt: skip
+    source = {"source": f"academicodec {path.name}"}
+    return _import_state(path, state, None, config_json, preset, {**source, **overrides})
+
+
+CONVERTER = Converter(
+    files="AcademiCodec (generator/encoder/quantizer or module.*)",
+    claims_file=_claims_file,
+    import_file=_import_file,
+)
+
+
 def _strip_ddp(key: str) -> str:
     return key[len("module.") :] if key.startswith("module.") else key
-
-
-def weight_norm_name(key: str) -> str:
-    """Old-style weight norm names -> ``torch.nn.utils.parametrizations`` names."""
-    if key.endswith(".weight_g"):
-        return key[: -len("weight_g")] + "parametrizations.weight.original0"
-    if key.endswith(".weight_v"):
-        return key[: -len("weight_v")] + "parametrizations.weight.original1"
-    return key
-
-
-def _original_name(key: str) -> str:
-    return key.replace("parametrizations.weight.original0", "weight_g").replace(
-        "parametrizations.weight.original1", "weight_v"
-    )
 
 
 def _hifi_keys(state: dict[str, Any]) -> dict[str, Tensor]:

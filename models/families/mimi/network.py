@@ -5,7 +5,7 @@ residual VQ (one semantic codebook, then acoustic ones, each half with its own p
 Module names follow the ``moshi`` package (``encoder.model.N.conv.conv.weight``,
 ``encoder_transformer.transformer.layers.N.self_attn.in_projs.0.weight``,
 ``downsample.conv.conv.conv.weight``, ``quantizer.rvq_first.vq.layers.K._codebook.*``), so
-its ``tokenizer-*.safetensors`` loads as it is; ``models/pretrained.py`` maps the
+its ``tokenizer-*.safetensors`` loads as it is; ``convert.py`` maps the
 ``transformers`` names. Weights are plain (moshi folds weight norm before release).
 
 Length-aware by construction: every layer is causal (convolutions pad on the left only,
@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from academicodec.models.config import CodecConfig, MimiArch
+from academicodec.models.codec import CodecModel
+from academicodec.models.config import CodecConfig
+from academicodec.models.families.mimi.arch import MimiArch
 from academicodec.models.layers import stream_padded, streaming_state
 from academicodec.models.seanet import extra_padding
 
@@ -422,3 +424,24 @@ class SplitResidualVQ(nn.Module):
         if codes.shape[1] > self.n_semantic:
             quantized = quantized + self.rvq_rest.decode(codes[:, self.n_semantic :])
         return quantized
+
+
+class MimiCodec(CodecModel):
+    """Kyutai's Mimi (this module): any first 1..n_q codebooks (8 is Moshi's)."""
+
+    default_framing = "moshi's framing (zeros to a whole 1920-sample frame, ceil(T / hop))"
+    compat_framing = (
+        "transformers' framing: each strided convolution pads its own ragged end (a ragged "
+        "clip's last frame can differ)"
+    )
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        self.encoder = MimiEncoder(config)
+        self.quantizer = SplitResidualVQ(config)
+        self.decoder = MimiDecoder(config)
+
+    streams = True  # causal: ``MimiEncoder.streaming``, as moshi's streaming encoder
+
+
+CODEC = MimiCodec

@@ -38,7 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from academicodec.models.config import CodecConfig, Xcodec2Arch
+from academicodec.models.codec import CodecModel
+from academicodec.models.config import CodecConfig
+from academicodec.models.families.xcodec2.arch import Xcodec2Arch
 from academicodec.models.layers import MaskedGroupNorm, apply_mask, length_mask
 from academicodec.models.precision import exact_float32
 
@@ -636,3 +638,37 @@ class Xcodec2Decoder(nn.Module):
         for block in self.post_net:
             x = block(x, mask)
         return self.head(self.norm(x.transpose(1, 2)), mask)
+
+
+class Xcodec2Codec(CodecModel):
+    """X-Codec2 (this module): one FSQ codebook of 65,536 codes."""
+
+    default_framing = (
+        "the reference's framing (one zero appended, then zeros to a whole hop: "
+        "T // hop + 1 frames)"
+    )
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        self.encoder = Xcodec2Encoder(config)
+        self.quantizer = FSQ(config)
+        self.decoder = Xcodec2Decoder(config)
+
+    def num_frames(self, samples: int) -> int:
+        """The reference's framing (the codes Llasa was trained on): it appends one zero
+        sample before padding to a whole hop, so ``k * hop`` samples give ``k + 1`` frames."""
+        return samples // self.hop_length + 1
+
+    def _frame(self, wav: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Each item padded with zeros to ``num_frames(length)`` whole hops (the base pads
+        the batch to its longest item's frames and zeroes past each length)."""
+        framed, frames = super()._frame(wav, lengths)
+        if self.config.compat:  # unpadded input: pad it here, each item runs alone
+            samples = self.num_frames(framed.shape[-1]) * self.hop_length
+            return torch.nn.functional.pad(framed, (0, samples - framed.shape[-1])), None
+        if lengths is None:
+            return framed, None
+        return framed, lengths.to(framed.device) // self.hop_length + 1
+
+
+CODEC = Xcodec2Codec

@@ -13,24 +13,26 @@ holds every level's codes for that span, level by level: 24 kHz rows are
 every format, reader and tool that carries ``[K, F]`` codes carries SNAC's losslessly,
 and a frame boundary is a boundary of every level.
 
-Length-aware as DAC here (``models/dac.py``): every conv, the attention and the noise
-re-zero each item past its own length, and the framing is SNAC's (zeros to a whole frame),
-so batched codes equal the codes of each clip alone, and the reference's. SNAC's decoder
-adds noise; ours draws it for each item from its own generator seeded ``NOISE_SEED``, so
-decoding is deterministic and batch-independent (the reference gives the same audio for
-one clip under ``torch.manual_seed(NOISE_SEED)``).
+Length-aware as DAC here (``models/families/dac/network.py``): every conv, the attention
+and the noise re-zero each item past its own length, and the framing is SNAC's (zeros to a
+whole frame), so batched codes equal the codes of each clip alone, and the reference's.
+SNAC's decoder adds noise; ours draws it for each item from its own generator seeded
+``NOISE_SEED``, so decoding is deterministic and batch-independent (the reference gives
+the same audio for one clip under ``torch.manual_seed(NOISE_SEED)``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from academicodec.models.config import CodecConfig, SnacArch
-from academicodec.models.dac import (
+from academicodec.models.codec import CodecModel
+from academicodec.models.config import CodecConfig
+from academicodec.models.families.dac.network import (
     Block,
     FactorisedVQ,
     LengthAware,
@@ -40,6 +42,7 @@ from academicodec.models.dac import (
     run_layers,
     wn_conv,
 )
+from academicodec.models.families.snac.arch import SnacArch
 from academicodec.models.layers import apply_mask, length_mask, weight_norm
 
 NOISE_SEED = 0
@@ -226,3 +229,38 @@ def split_levels(codes: Tensor, levels: tuple[int, ...]) -> list[Tensor]:
         parts.append(block.transpose(-1, -2).reshape(*codes.shape[:-2], -1))
         first += count
     return parts
+
+
+class SnacCodec(CodecModel):
+    """SNAC (this module): a frame holds every level's codes for its span."""
+
+    default_framing = "SNAC's preprocess (zeros to a whole frame of every level)"
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        self.encoder = SnacEncoder(config)
+        self.quantizer = MultiRateVQ(config)
+        self.decoder = SnacDecoder(config)
+
+    @property
+    def latent_steps(self) -> int:
+        return self.config.snac.span  # type: ignore[union-attr]
+
+    def supported_n_q(self) -> list[int]:
+        """All levels: SNAC's decoder needs every one."""
+        return [self.num_codebooks]
+
+    def code_layout(self) -> dict[str, Any]:
+        """Rows of a frame, level by level (docs/tokenize.md, "Multi-rate codes")."""
+        arch = self.config.snac
+        assert arch is not None
+        encoder_rate = self.sample_rate / (self.hop_length // arch.span)
+        return {
+            "kind": "levels",
+            "levels": list(arch.levels),
+            "level_rates_hz": [round(encoder_rate / s, 4) for s in arch.vq_strides],
+            "rows": "level by level; within a level, in time order",
+        }
+
+
+CODEC = SnacCodec

@@ -1,0 +1,1 @@
+"""AcademiCodec's released HiFi-Codec and Encodec files onto our trained families."""

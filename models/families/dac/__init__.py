@@ -1,0 +1,1 @@
+"""Descript Audio Codec: ``arch.py`` (the ``dac:`` section), ``network.py``, ``convert.py``."""

@@ -1,0 +1,1 @@
+"""Kyutai's Mimi: ``arch.py`` (the ``mimi:`` section), ``network.py``, ``convert.py``."""

@@ -1,0 +1,1 @@
+"""SNAC: ``arch.py`` (the ``snac:`` section), ``network.py``, ``convert.py``."""
