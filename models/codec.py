@@ -1,4 +1,5 @@
-"""The ``CodecModel`` interface every stage uses, its two implementations, and ``build_codec``.
+"""The ``CodecModel`` interface every stage uses, our trained families, and ``build_codec``
+(a released family's model is its folder's ``CODEC``, ``models/families/``).
 
 Framing (DESIGN §4): ``encode`` pads the waveform with zeros to ``F * hop`` samples,
 ``F = ceil(T / hop)``, and returns ``F`` frames; ``decode`` returns ``F * hop`` samples. With
