@@ -9,13 +9,11 @@ DEMO_OUT ?= demo_out
 
 install: $(STAMP)
 
-# Re-installs whenever the dependency declarations change. --no-compile: pip would byte-compile
-# every installed module (most of torch's, never imported here), about a minute of a fresh
-# clone's install on 2 cores; Python compiles what is imported, once, on first import.
+# Re-installs whenever the dependency declarations change.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 demo: install
