@@ -58,19 +58,19 @@ def _import_file(
     state = load_safetensors(path) if safetensors else load_original_state(path)
     if not isinstance(state, dict):
         raise UserError(f"{path} does not hold a state dict")
-    claimed = [c for c in converters() if c.CONVERTER.claims_file]
+    claimed = [c for c in converters() if c.claims_file]
     for converter in claimed:
-        if converter.CONVERTER.claims_file(state, safetensors):
-            return converter.CONVERTER.import_file(path, state, config_json, preset, overrides)
+        if converter.claims_file(state, safetensors):
+            return converter.import_file(path, state, config_json, preset, overrides)
     if safetensors:
         raise UserError(
             f"{path} is not a codec checkpoint we know: a safetensors file of a codec is "
-            + _either([c.CONVERTER.files for c in claimed if c.CONVERTER.safetensors])
+            + _either([c.files for c in claimed if c.safetensors])
             + "; for a Hugging Face model give its folder"
         )
     raise UserError(
         f"{path} is not a codec checkpoint we know: expected "
-        + _either([c.CONVERTER.files for c in claimed if not c.CONVERTER.safetensors])
+        + _either([c.files for c in claimed if not c.safetensors])
     )
 
 
@@ -91,13 +91,13 @@ def _import_hf_folder(
     except (OSError, ValueError) as exc:
         raise UserError(f"{config_path} is not readable JSON: {exc}") from exc
     kind = hf.get("model_type")
-    known = [t for c in converters() for t in c.CONVERTER.hf_model_types]
+    available = converters()
+    known = [t for c in available for t in c.hf_model_types]
     owner = next(
         (
-            c.CONVERTER
-            for c in converters()
-            if kind in c.CONVERTER.hf_model_types
-            or (c.CONVERTER.claims_folder is not None and c.CONVERTER.claims_folder(hf))
+            c
+            for c in available
+            if kind in c.hf_model_types or (c.claims_folder is not None and c.claims_folder(hf))
         ),
         None,
     )

@@ -1,6 +1,7 @@
 """Package-level rules: the import boundaries of DESIGN §1, and torchaudio being optional."""
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -25,20 +26,25 @@ SUBPACKAGES = {"manifests", "pipelines", "models", "training", "tokenizer", "eva
 CORE_ORCHESTRATORS = {"cli.py", "demo.py", "info.py"}
 
 
-def _imported_subpackages(path: Path) -> set[str]:
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports (``import a.b``, ``from a.b import c``: ``a.b``)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names = []
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] in SUBPACKAGES:
-                raise AssertionError(f"{path}: imports bare {name!r}; use academicodec.{name}")
-            if parts[0] == "academicodec" and len(parts) > 1 and parts[1] in SUBPACKAGES:
-                found.add(parts[1])
+            found.add(node.module)
+    return found
+
+
+def _imported_subpackages(path: Path) -> set[str]:
+    found = set()
+    for name in _imported_modules(path):
+        parts = name.split(".")
+        if parts[0] in SUBPACKAGES:
+            raise AssertionError(f"{path}: imports bare {name!r}; use academicodec.{name}")
+        if parts[0] == "academicodec" and len(parts) > 1 and parts[1] in SUBPACKAGES:
+            found.add(parts[1])
     return found
 
 
@@ -88,16 +94,6 @@ FAMILIES_DIR = REPO / "models" / "families"
 FAMILY_MODULE = "academicodec.models.families"
 
 
-def _imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return found
-
-
 def test_each_released_family_lives_in_its_own_folder() -> None:
     """One room per family (issue 35): every folder is registered and holds its parts; a
     conversion reads only its own family and the shared helpers; a network may build on
@@ -111,9 +107,8 @@ def test_each_released_family_lives_in_its_own_folder() -> None:
         for part in ("arch.py", "network.py"):
             assert (FAMILIES_DIR / family / part).is_file(), f"{family} has no {part}"
         assert codec_class(family).__module__ == f"{FAMILY_MODULE}.{family}.network"
-    assert [m.__name__ for m in converters()] == [
-        f"{FAMILY_MODULE}.{n}.convert" for n in CONVERTERS
-    ]
+    convert_modules = [importlib.import_module(f"{FAMILY_MODULE}.{n}.convert") for n in CONVERTERS]
+    assert converters() == [module.CONVERTER for module in convert_modules]
     for family in folders:
         for path in sorted((FAMILIES_DIR / family).glob("*.py")):
             for module in _imported_modules(path):

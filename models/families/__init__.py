@@ -17,11 +17,11 @@ conversion reads only its own family and ``common.py`` (tests/test_package.py ch
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from academicodec.models.codec import CodecModel
+    from academicodec.models.families.common import Converter
 
 # Families with a network here: they build and run released weights (no training recipe).
 NETWORKS = ("dac", "mimi", "snac", "xcodec2")
@@ -35,6 +35,6 @@ def codec_class(family: str) -> type[CodecModel]:
     return importlib.import_module(f"{__name__}.{family}.network").CODEC
 
 
-def converters() -> list[ModuleType]:
-    """The ``convert`` modules, in ``CONVERTERS`` order."""
-    return [importlib.import_module(f"{__name__}.{name}.convert") for name in CONVERTERS]
+def converters() -> list[Converter]:
+    """Each family's ``convert.CONVERTER``, in ``CONVERTERS`` order."""
+    return [importlib.import_module(f"{__name__}.{name}.convert").CONVERTER for name in CONVERTERS]
